@@ -1,0 +1,50 @@
+"""Loads the compiled extension `fastgan._C` if it was built, and says what it holds."""
+
+import logging
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+try:
+    from fastgan import _C  # noqa: F401  (registers torch.ops.fastgan.*)
+
+    _LOAD_ERROR: str | None = None
+except ImportError as error:  # the package is used from a source tree without a build
+    _C = None
+    _LOAD_ERROR = str(error)
+
+
+def available() -> bool:
+    """True when the compiled extension loaded."""
+    return _C is not None
+
+
+def has_kernel(device: torch.device) -> bool:
+    """True when a native kernel was compiled for this kind of device."""
+    if _C is None:
+        return False
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return bool(_C.build_info()["cuda"])
+    return False
+
+
+def native_info() -> dict:
+    """What the native build holds: versions, compiled backends and CUDA architectures."""
+    from fastgan import __version__
+
+    info = {
+        "version": __version__,
+        "torch": torch.__version__,
+        "native": _C is not None,
+        "cpu": False,
+        "cuda": False,
+        "cuda_archs": [],
+    }
+    if _C is None:
+        info["load_error"] = _LOAD_ERROR
+        return info
+    info.update(_C.build_info())
+    return info
