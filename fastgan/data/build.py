@@ -14,6 +14,7 @@ attributes in that order:
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,27 +69,24 @@ def select_classes(
     return kept, remap[labels[kept]], tuple(class_names[c] for c in chosen)
 
 
-def _array_dataset(
-    images: np.ndarray, labels: np.ndarray | None, class_names: tuple[str, ...], *,
-    resolution: int, channels: int, label_mode: str, transform: TransformConfig, source: str,
-) -> ImageDataset:
-    """An always-cached dataset from uint8 [N, H, W(, C)] arrays (IDX, Fashion-MNIST)."""
-    if len(images) == 0:
-        raise ValueError(f"{source} selects no images")
-    stored = prepare_array(images, resolution=resolution, channels=channels, cfg=transform)
-    return ImageDataset(resolution=resolution, channels=channels, transform=transform,
-                        labels=labels, class_names=class_names, label_mode=label_mode,
-                        stored=stored, source=source)
+@dataclass(frozen=True)
+class ArraySource:
+    """Images held as one array: uint8 [N, H, W] or [N, H, W, C], labels int64 [N] or None."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    class_names: tuple[str, ...]
+    description: str
 
 
-def _fashion_mnist(names, *, split, data_root, **kwargs) -> ImageDataset:
+def _fashion_mnist(names: list[str] | None, split: str, data_root: str | None) -> ArraySource:
     images, labels = fashion_mnist.load_arrays(split, data_root)
     kept, labels, class_names = select_classes(labels, fashion_mnist.FASHION_MNIST_CLASSES, names)
-    source = f"fashion-mnist{':' + ','.join(class_names) if names else ''} ({split})"
-    return _array_dataset(images[kept], labels, class_names, source=source, **kwargs)
+    description = f"fashion-mnist{':' + ','.join(class_names) if names else ''} ({split})"
+    return ArraySource(images[kept], labels, class_names, description)
 
 
-def _idx(path: Path, names, **kwargs) -> ImageDataset:
+def _idx(path: Path, names: list[str] | None) -> ArraySource:
     images = read_idx(path)
     if images.ndim not in (3, 4) or images.dtype != np.uint8:
         raise ValueError(
@@ -102,7 +100,7 @@ def _idx(path: Path, names, **kwargs) -> ImageDataset:
                 f"class filter {names} needs a labels file next to {str(path)!r} "
                 f"(same name with labels-idx1 for images-idx3), and there is none"
             )
-        return _array_dataset(images, None, (), source=str(path), **kwargs)
+        return ArraySource(images, None, (), f"IDX {path}")
     labels = read_idx(label_path).astype(np.int64)
     if labels.shape != images.shape[:1]:
         raise ValueError(
@@ -114,7 +112,24 @@ def _idx(path: Path, names, **kwargs) -> ImageDataset:
     class_names = tuple(str(c) for c in range(int(labels.max(initial=-1)) + 1))
     sources.warn_label_gaps(labels, class_names, str(label_path))
     kept, labels, class_names = select_classes(labels, class_names, names)
-    return _array_dataset(images[kept], labels, class_names, source=str(path), **kwargs)
+    suffix = f":{','.join(class_names)}" if names else ""
+    return ArraySource(images[kept], labels, class_names, f"IDX {path}{suffix}")
+
+
+def locate(spec: str, *, split: str = "train", data_root: str | None = None
+           ) -> ArraySource | sources.Found:
+    """The images and labels a spec names, before any transform: an ArraySource for the
+    built-in set and IDX files, a sources.Found (a lazy reader) for everything else."""
+    source, names = split_spec(spec)
+    if source.lower() == BUILTIN:
+        return _fashion_mnist(names, split, data_root)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"spec {spec!r}: {str(path)!r} does not exist and is not "
+                                f"{BUILTIN!r}")
+    if path.is_file() and sources.is_idx(path):
+        return _idx(path, names)
+    return sources.find_source(path, names, split=split)
 
 
 def build_dataset(
@@ -149,26 +164,20 @@ def build_dataset(
     transform = TransformConfig() if transform is None else transform
     if not isinstance(transform, TransformConfig):
         raise TypeError(f"transform must be a TransformConfig, got {type(transform).__name__}")
-    source, names = split_spec(spec)
+    found = locate(spec, split=split, data_root=data_root)
     common = dict(resolution=resolution, channels=channels, label_mode=labels,
-                  transform=transform)
+                  transform=transform, labels=found.labels, class_names=found.class_names)
 
-    # The built-in set, then files, then folders.
-    if source.lower() == BUILTIN:
-        ds = _fashion_mnist(names, split=split, data_root=data_root, **common)
+    # Arrays are always cached; files are decoded up front or per batch.
+    if isinstance(found, ArraySource):
+        if len(found.images) == 0:
+            raise ValueError(f"spec {spec!r} selects no images")
+        stored = prepare_array(found.images, resolution=resolution, channels=channels,
+                               cfg=transform)
+        ds = ImageDataset(stored=stored, source=found.description, **common)
     else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(
-                f"spec {spec!r}: {str(path)!r} does not exist and is not {BUILTIN!r}"
-            )
-        if path.is_file() and sources.is_idx(path):
-            ds = _idx(path, names, **common)
-        else:
-            found = sources.find_source(path, names, split=split)
-            ds = build_image_dataset(found.reader, labels=found.labels,
-                                     class_names=found.class_names, cache=cache,
-                                     source=found.description, progress=progress, **common)
+        ds = build_image_dataset(found.reader, cache=cache, source=found.description,
+                                 progress=progress, **common)
 
     if ds.num_classes < min_classes:
         raise ValueError(
