@@ -21,3 +21,8 @@ def info() -> None:
 
     for key, value in native_info().items():
         click.echo(f"{key:12s} {value}")
+
+
+from fastgan.cli.dataset import dataset  # noqa: E402
+
+main.add_command(dataset)
