@@ -43,8 +43,9 @@ def solid(h: int, w: int, value, channels: int = 3) -> np.ndarray:
 
 
 def write_corrupt_jpeg(path: Path) -> Path:
-    """A JPEG cut in half: its header reads, its pixels do not."""
-    save_image(path, solid(16, 16, (200, 10, 10)), format="JPEG")
+    """A noisy JPEG cut in half: its header reads, its pixels do not."""
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    save_image(path, noise, format="JPEG", quality=95)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
