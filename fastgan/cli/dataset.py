@@ -85,6 +85,6 @@ def pack(spec: str, dest: str, resolution: int, channels: str | None, split: str
                           data_root=data_root, transform=TransformConfig(square=square,
                                                                          filter=filter_),
                           progress=bar.update)
-    click.echo(f"wrote {result['images']} images ({result['channels']} channels, "
+    click.echo(f"wrote {result['images']} images ({result['channels']} channel(s), "
                f"{resolution}x{resolution}) to {result['dest']}; "
                f"{result['unreadable']} unreadable skipped")

@@ -3,6 +3,7 @@
 import logging
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,8 @@ LABEL_MODES = ("index", "onehot", "multihot", "none")
 # Above this many stored bytes a cache=True request falls back to decoding on demand.
 CACHE_LIMIT_BYTES = 4 << 30
 _NAMED_FAILURES = 5
+# What Pillow raises for a file it cannot read (truncated, not an image, too large).
+READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class ImageReader(Protocol):
@@ -49,7 +52,8 @@ class SubsetReader:
 def unreadable_message(failures: Sequence[tuple[str, str]], total: int, what: str) -> str:
     """One line counting unreadable files and naming the first few with their errors."""
     named = "; ".join(f"{name} ({reason})" for name, reason in failures[:_NAMED_FAILURES])
-    more = f"; and {len(failures) - _NAMED_FAILURES} more" if len(failures) > _NAMED_FAILURES else ""
+    extra = len(failures) - _NAMED_FAILURES
+    more = f"; and {extra} more" if extra > 0 else ""
     return f"skipped {len(failures)} unreadable of {total} {what}: {named}{more}"
 
 
@@ -70,17 +74,24 @@ def decode_all(
     stored = np.empty((len(reader), channels, side, side), np.uint8)
     kept: list[int] = []
     failures: list[tuple[str, str]] = []
-    for i in range(len(reader)):
+
+    def load(i: int) -> np.ndarray | str:
         try:
-            a = prepare_image(reader.open(i), resolution=resolution, channels=channels,
-                              cfg=transform)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            failures.append((reader.name(i), f"{type(error).__name__}: {error}"))
-        else:
-            stored[len(kept)] = a
-            kept.append(i)
-        if progress is not None:
-            progress(1)
+            return prepare_image(reader.open(i), resolution=resolution, channels=channels,
+                                 cfg=transform)
+        except READ_ERRORS as error:
+            return f"{type(error).__name__}: {error}"
+
+    # Pillow decodes without the GIL, so threads overlap; map keeps the order.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        for i, a in enumerate(pool.map(load, range(len(reader)))):
+            if isinstance(a, str):
+                failures.append((reader.name(i), a))
+            else:
+                stored[len(kept)] = a
+                kept.append(i)
+            if progress is not None:
+                progress(1)
     return stored[: len(kept)], np.asarray(kept, np.int64), failures
 
 
@@ -218,7 +229,7 @@ class ImageDataset(torch.utils.data.Dataset):
             try:
                 return prepare_image(self.reader.open(j), resolution=self.resolution,
                                      channels=self.channels, cfg=self.transform), j
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            except READ_ERRORS as error:
                 if self._warned_pid != os.getpid():
                     self._warned_pid = os.getpid()
                     logger.warning(

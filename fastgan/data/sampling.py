@@ -46,6 +46,10 @@ class InfiniteSampler(Sampler[int]):
             yield from self.epoch(e)[offset:].tolist()
             e, offset = e + 1, 0
 
+    def take(self, position: int, count: int) -> torch.Tensor:
+        """int64 [count]: the stream at positions position .. position + count - 1."""
+        return _take_blocks(self, self.epoch, position, count)
+
 
 class DomainBalancedSampler(Sampler[int]):
     """Yields indices forever with every non-empty domain (class) equally likely per draw.
@@ -93,17 +97,36 @@ class DomainBalancedSampler(Sampler[int]):
             yield from self.block(b)[offset:].tolist()
             b, offset = b + 1, 0
 
+    def take(self, position: int, count: int) -> torch.Tensor:
+        """int64 [count]: the stream at positions position .. position + count - 1."""
+        return _take_blocks(self, self.block, position, count)
 
-class _PositionedBatches(Sampler[tuple[list[int], int]]):
-    """Groups an index stream into batches, each with the stream position of its first item."""
+
+def _take_blocks(sampler, make_block, position: int, count: int) -> torch.Tensor:
+    """Slices a stream made of n-long blocks, keeping the last block built on the sampler."""
+    parts = []
+    while count > 0:
+        b, offset = divmod(position, sampler.n)
+        cached = getattr(sampler, "_last_block", None)
+        if cached is None or cached[0] != b:
+            cached = sampler._last_block = (b, make_block(b))
+        part = cached[1][offset : offset + count]
+        parts.append(part)
+        position, count = position + len(part), count - len(part)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+class _PositionedBatches(Sampler[tuple[torch.Tensor, int]]):
+    """Cuts an index stream into batches (int64 [N]), each with the stream position of its
+    first item."""
 
     def __init__(self, stream: Sampler[int], batch_size: int, start: int) -> None:
         self.stream, self.batch_size, self.start = stream, batch_size, start
 
-    def __iter__(self) -> Iterator[tuple[list[int], int]]:
-        it, position = iter(self.stream), self.start
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        position = self.start
         while True:
-            yield [next(it) for _ in range(self.batch_size)], position
+            yield self.stream.take(position, self.batch_size), position
             position += self.batch_size
 
 
@@ -118,11 +141,13 @@ class _BatchView(Dataset):
     def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, seed
 
-    def __getitem__(self, key: tuple[list[int], int]):
+    def __getitem__(self, key: tuple[torch.Tensor, int]):
         indices, position = key
         if hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(indices, generator=batch_generator(self.seed, position))
-        return default_collate([self.dataset[i] for i in indices])
+            random = getattr(getattr(self.dataset, "transform", None), "is_random", True)
+            generator = batch_generator(self.seed, position) if random else None
+            return self.dataset.get_batch(indices, generator=generator)
+        return default_collate([self.dataset[i] for i in indices.tolist()])
 
 
 def build_loader(

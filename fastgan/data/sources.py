@@ -381,6 +381,15 @@ def find_source(path: Path, names: list[str] | None, *, split: str) -> Found:
         if folder is None:
             raise ValueError(f"folder {str(path)!r} has no {split}/ split (it has "
                              f"{sorted(d.name for d in path.iterdir() if d.is_dir())})")
+        domains = {d.name for d in (path / "train").iterdir() if d.is_dir()}
+        here = {d.name for d in folder.iterdir() if d.is_dir()}
+        if names is None and here != domains:
+            # Domain indices follow sorted names, so a split with other domains would
+            # silently shift every label.
+            raise ValueError(
+                f"{str(folder)!r} must hold the domains of train/ {sorted(domains)}; missing "
+                f"{sorted(domains - here)}, extra {sorted(here - domains)}"
+            )
         found = folder_source(folder, names)
         if found.labels is None:
             raise ValueError(f"{str(folder)!r} must hold one sub-folder per domain")

@@ -14,14 +14,13 @@ import numpy as np
 from PIL import Image
 
 from fastgan.data.build import ArraySource, locate
-from fastgan.data.dataset import SubsetReader, unreadable_message
+from fastgan.data.dataset import READ_ERRORS, SubsetReader, unreadable_message
 from fastgan.data.sources import LABELS_JSON, FileReader, Found
 from fastgan.data.transforms import TransformConfig, prepare_array, prepare_image
 
 logger = logging.getLogger(__name__)
 
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-_READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,8 @@ def _located(spec, split: str, data_root: str | None) -> ArraySource | Found:
     return locate(spec, split=split, data_root=data_root)
 
 
-def summarize(spec: "str | ArraySource | Found", *, split: str = "train", data_root: str | None = None,
+def summarize(spec: "str | ArraySource | Found", *, split: str = "train",
+              data_root: str | None = None,
               verify: bool = True, progress: Callable[[int], None] | None = None
               ) -> DatasetSummary:
     """Counts, sizes, modes, labels and unreadable files of a spec (or a located source).
@@ -85,7 +85,7 @@ def summarize(spec: "str | ArraySource | Found", *, split: str = "train", data_r
             size, mode = _header(reader, i) if not verify else _loaded(reader, i)
             sizes[size] += 1
             modes[mode] += 1
-        except _READ_ERRORS as error:
+        except READ_ERRORS as error:
             unreadable.append((reader.name(i), f"{type(error).__name__}: {error}"))
         if progress is not None:
             progress(1)
@@ -109,7 +109,8 @@ def _header(reader, i: int) -> tuple[tuple[int, int], str]:
     return _loaded(reader, i)
 
 
-def guess_channels(spec: "str | ArraySource | Found", *, split: str = "train", data_root: str | None = None,
+def guess_channels(spec: "str | ArraySource | Found", *, split: str = "train",
+                   data_root: str | None = None,
                    sample: int = 64) -> int:
     """1 when the first `sample` readable images are all gray, else 3."""
     found = _located(spec, split, data_root)
@@ -119,7 +120,7 @@ def guess_channels(spec: "str | ArraySource | Found", *, split: str = "train", d
     for i in range(len(found.reader)):
         try:
             mode = _header(found.reader, i)[1]
-        except _READ_ERRORS:
+        except READ_ERRORS:
             continue
         if mode not in _GRAY_MODES:
             return 3
@@ -129,7 +130,8 @@ def guess_channels(spec: "str | ArraySource | Found", *, split: str = "train", d
     return 1
 
 
-def pack(spec: "str | ArraySource | Found", dest: str | os.PathLike, *, resolution: int, channels: int | None = None,
+def pack(spec: "str | ArraySource | Found", dest: str | os.PathLike, *, resolution: int,
+         channels: int | None = None,
          split: str = "train", data_root: str | None = None,
          transform: TransformConfig | None = None,
          progress: Callable[[int], None] | None = None) -> dict:
@@ -166,7 +168,7 @@ def pack(spec: "str | ArraySource | Found", dest: str | os.PathLike, *, resoluti
                 for i in range(start, stop):
                     try:
                         chunk.append((i, prepare_image(found.reader.open(i), **kwargs)))
-                    except _READ_ERRORS as error:
+                    except READ_ERRORS as error:
                         failures.append((found.reader.name(i), f"{type(error).__name__}: {error}"))
 
             # Write each as PNG; the label goes to dataset.json.

@@ -37,7 +37,7 @@ def test_info_on_fashion_mnist(fashion_root):
 def test_pack_folder_then_load_the_zip(class_folder, tmp_path):
     dest = tmp_path / "packed.zip"
     out = _run("dataset", "pack", str(class_folder), str(dest), "--resolution", "4")
-    assert "wrote 5 images (3 channels, 4x4)" in out and "1 unreadable" in out
+    assert "wrote 5 images (3 channel(s), 4x4)" in out and "1 unreadable" in out
     with zipfile.ZipFile(dest) as zf:
         meta = json.loads(zf.read("dataset.json"))
     assert meta["class_names"] == ["cat", "dog"] and len(meta["labels"]) == 5

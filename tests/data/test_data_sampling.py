@@ -26,6 +26,7 @@ def test_infinite_sampler_epochs_and_start():
         assert stream[7 * e : 7 * e + 7] == expected
     for start in (0, 3, 7, 12):
         assert _take(InfiniteSampler(7, seed=5, start=start), 21 - start) == stream[start:]
+    assert s.take(5, 12).tolist() == stream[5:17] and s.take(14, 7).tolist() == stream[14:]
     assert _take(InfiniteSampler(3, seed=0, shuffle=False, start=2), 4) == [2, 0, 1, 2]
     for bad in (dict(n=0, seed=0), dict(n=3, seed=-1), dict(n=3, seed=0, start=-2)):
         with pytest.raises(ValueError):
@@ -73,6 +74,7 @@ def test_domain_balanced_sampler(caplog):
     assert counts[1] == 0 and abs(counts[0] - 2000) < 200 and abs(counts[2] - 2000) < 200
     assert set(draws[labels[draws] == 2].tolist()) == set(range(90, 100))
     assert _take(DomainBalancedSampler(labels, seed=1, start=150), 50) == draws[150:200].tolist()
+    assert s.take(90, 130).tolist() == draws[90:220].tolist()
     with pytest.raises(ValueError, match="labels"):
         DomainBalancedSampler(np.zeros((3, 2), np.int64), seed=0)
 

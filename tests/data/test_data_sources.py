@@ -211,6 +211,12 @@ def test_stargan2_domain_folders(tmp_path):
     assert sub.class_names == ("wild", "cat") and sub.labels.tolist() == [1, 1, 1, 0]
     with pytest.raises(ValueError, match="'fox'"):
         build_dataset(f"{root}:fox,cat", split="val", **R)
+    for f in (root / "val" / "dog").iterdir():
+        f.unlink()
+    (root / "val" / "dog").rmdir()
+    with pytest.raises(ValueError, match=r"domains of train/.*missing \['dog'\]"):
+        build_dataset(str(root), split="val", **R)
+    assert len(build_dataset(f"{root}:cat,wild", split="val", **R)) == 2
 
 
 def test_write_corrupt_jpeg_really_is_unreadable(tmp_path):
