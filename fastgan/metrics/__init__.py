@@ -12,6 +12,7 @@ exactly which variant of each metric this is.
 from fastgan.metrics.evaluate import METRICS, evaluate, parse_metrics
 from fastgan.metrics.extractors import (
     INCEPTION_ENV,
+    ClassifierExtractor,
     FeatureExtractor,
     InceptionExtractor,
     resolve_inception_path,
@@ -29,6 +30,7 @@ from fastgan.metrics.preprocess import Preprocessing, prepare, quantize_uint8
 __all__ = [
     "INCEPTION_ENV",
     "METRICS",
+    "ClassifierExtractor",
     "FeatureExtractor",
     "InceptionExtractor",
     "InceptionV3",

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from fastgan.metrics.inception import FEATURE_DIM, InceptionV3
-from fastgan.metrics.preprocess import Preprocessing, prepare
+from fastgan.metrics.preprocess import Preprocessing, prepare, quantize_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -42,21 +42,28 @@ class FeatureExtractor(ABC):
     """Base of all extractors: preprocess a batch, run the network, return features.
 
     Subclasses set `name` and `feature_dim`, implement `_features` on prepared input and
-    `identity`; `preprocessing` is a frozen `Preprocessing`.
+    `identity`; `preprocessing` is a frozen `Preprocessing` applied by `_prepare`, or None for
+    an extractor that overrides `_prepare` with its own fixed steps.
     """
 
     name: str = ""
     feature_dim: int = 0
 
-    def __init__(self, *, preprocessing: Preprocessing, device: str | torch.device) -> None:
-        if not isinstance(preprocessing, Preprocessing):
+    def __init__(self, *, preprocessing: Preprocessing | None, device: str | torch.device
+                 ) -> None:
+        if preprocessing is not None and not isinstance(preprocessing, Preprocessing):
             raise TypeError(f"preprocessing must be a Preprocessing, got {type(preprocessing)}")
         self.preprocessing = preprocessing
         self.device = torch.device(device)
 
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """images on self.device -> network input (default: `prepare` with preprocessing)."""
+        return prepare(images, self.preprocessing)
+
     @abstractmethod
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: prepared [N, 3, S, S] float32 in [0, 255] on self.device. Returns [N, D]."""
+        """x: the output of `_prepare` ([N, 3, S, S] float32 in [0, 255] by default).
+        Returns [N, D]."""
 
     @abstractmethod
     def identity(self) -> dict:
@@ -68,8 +75,7 @@ class FeatureExtractor(ABC):
 
         Returns [N, feature_dim] float32 features on the CPU.
         """
-        x = prepare(images.to(self.device), self.preprocessing)
-        features = self._features(x)
+        features = self._features(self._prepare(images.to(self.device)))
         expected = (images.shape[0], self.feature_dim)
         if tuple(features.shape) != expected:
             raise RuntimeError(f"{self.name} returned features of shape {tuple(features.shape)}, "
@@ -178,4 +184,55 @@ class InceptionExtractor(FeatureExtractor):
             "file": self.path.name,
             "sha256": self.sha256,
             "preprocessing": self.preprocessing.describe(),
+        }
+
+
+class ClassifierExtractor(FeatureExtractor):
+    """The Fashion-MNIST classifier's penultimate features [N, 128]; its weights ship with
+    fastgan, so this works without any download.
+
+    Preprocessing: uint8 quantization (as for Inception), back to [-1, 1] by x / 127.5 - 1,
+    then the classifier's own input step: RGB to gray by ITU-R 601 luma, bilinear resize with
+    antialiasing to 28 x 28 when the size differs.
+
+    Args:
+        path: classifier weights; None: the file shipped in fastgan/metrics/weights.
+        device: where the network runs.
+        net: an already built classifier (tests); overrides path.
+    """
+
+    name = "fashion-mnist-classifier"
+
+    def __init__(self, path: str | os.PathLike | None = None, *,
+                 device: str | torch.device = "cpu", net: torch.nn.Module | None = None) -> None:
+        from fastgan.metrics import classifier
+
+        super().__init__(preprocessing=None, device=device)
+        self._classifier = classifier
+        self.feature_dim = classifier.FEATURES
+        if net is None:
+            self.path = Path(path) if path is not None else classifier.WEIGHTS
+            self.net = classifier.load_classifier(self.path, device=self.device)
+            self.sha256 = file_sha256(self.path)
+        else:
+            self.path, self.sha256 = None, None
+            self.net = net.to(self.device).eval()
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        x = quantize_uint8(images).to(torch.float32) / 127.5 - 1.0
+        return self._classifier.prepare(x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+    def identity(self) -> dict:
+        return {
+            "name": self.name,
+            "file": self.path.name if self.path is not None else None,
+            "sha256": self.sha256,
+            "preprocessing": {
+                "quantize": "uint8-round-half-up",
+                "to_gray": "ITU-R 601 luma of RGB",
+                "resize": "bilinear, antialias, to 28 x 28 when the size differs",
+            },
         }

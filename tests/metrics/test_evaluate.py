@@ -135,3 +135,25 @@ def test_default_extractor_needs_the_inception_file(tmp_path, monkeypatch):
     real = ImageList(_images(10, 6))
     with pytest.raises(FileNotFoundError, match="no Inception weights file given"):
         evaluate(_generator(real.images), real, num=4, progress=False)
+
+
+def test_classifier_extractor_quantizes_then_uses_the_classifier_input_step():
+    from fastgan.metrics import classifier
+    from fastgan.metrics.extractors import ClassifierExtractor
+
+    torch.manual_seed(7)
+    net = classifier.FashionClassifier().eval()
+    extractor = ClassifierExtractor(net=net)
+    images = torch.rand(6, 3, 32, 32) * 2 - 1
+    features = extractor(images)
+
+    quantized = torch.floor((images + 1) * 127.5 + 0.5).clamp(0, 255) / 127.5 - 1
+    with torch.no_grad():
+        expected = net.features(classifier.prepare(quantized))
+    assert features.shape == (6, 128)
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-6)
+
+    real, fake = _images(40, 8), _images(30, 9, brightness=0.4)
+    result = evaluate(_generator(fake), ImageList(real), metrics="fid", num=30,
+                      extractor=extractor, batch_size=16, progress=False)
+    assert result["fid"] > 0.0 and result["extractor"]["name"] == "fashion-mnist-classifier"
