@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -227,6 +228,15 @@ def evaluate(
     num_real = total_real if num_real is None else num_real
     if not isinstance(num_real, int) or not 2 <= num_real <= total_real:
         raise ValueError(f"num_real must be an int in [2, {total_real}], got {num_real!r}")
+    is_random = getattr(getattr(real_dataset, "transform", None), "is_random", None)
+    if callable(is_random) and is_random():
+        warnings.warn(
+            "evaluate: real_dataset has a random transform (crop or flip); real features then "
+            "change from run to run and never hit the cache. Build the data set for evaluation "
+            "without augmentation.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     start = time.perf_counter()
     if extractor is None:
         extractor = InceptionExtractor(inception, device=device)

@@ -157,3 +157,15 @@ def test_classifier_extractor_quantizes_then_uses_the_classifier_input_step():
     result = evaluate(_generator(fake), ImageList(real), metrics="fid", num=30,
                       extractor=extractor, batch_size=16, progress=False)
     assert result["fid"] > 0.0 and result["extractor"]["name"] == "fashion-mnist-classifier"
+
+
+def test_random_augmentation_of_the_real_set_warns():
+    class Flipping:
+        def is_random(self) -> bool:
+            return True
+
+    real = ImageList(_images(10, 10))
+    real.transform = Flipping()
+    with pytest.warns(RuntimeWarning, match="real_dataset has a random transform"):
+        evaluate(_generator(real.images), real, metrics="fid", num=4, extractor=TinyExtractor(),
+                 progress=False)
