@@ -227,6 +227,9 @@ def build_unpaired(
         )
     both = build_dataset(spec, resolution=resolution, channels=channels, split=split,
                          data_root=data_root, transform=transform, cache=cache)
+    if both.labels is None or both.labels.ndim != 1:
+        raise ValueError(f"spec {spec!r} must choose two classes as domains A and B, but its "
+                         f"labels are attributes {both.class_names}")
     pair = []
     for d in range(2):
         keep = np.flatnonzero(both.labels == d)

@@ -122,13 +122,23 @@ class ImageDataset(torch.utils.data.Dataset):
         source: str = "",
     ) -> None:
         if (stored is None) == (reader is None):
-            raise ValueError("exactly one of stored and reader must be given")
+            raise ValueError(
+                f"exactly one of stored and reader must be given, got stored "
+                f"{'None' if stored is None else 'set'} and reader {reader!r}"
+            )
         if label_mode not in LABEL_MODES:
             raise ValueError(f"labels must be one of {LABEL_MODES}, got {label_mode!r}")
         self.resolution, self.channels, self.transform = resolution, channels, transform
         self.source = source
         self.stored = torch.as_tensor(stored) if stored is not None else None
         self.reader = reader
+        side = transform.stored_side(resolution)
+        if self.stored is not None and (self.stored.dtype != torch.uint8 or self.stored.dim() != 4
+                                        or tuple(self.stored.shape[1:]) != (channels, side, side)):
+            raise ValueError(
+                f"stored must be uint8 [N, {channels}, {side}, {side}], got {self.stored.dtype} "
+                f"{list(self.stored.shape)}"
+            )
         n = len(self.stored) if self.stored is not None else len(reader)
 
         # Labels: class indices [N] or 0/1 attributes [N, K].
@@ -142,6 +152,13 @@ class ImageDataset(torch.utils.data.Dataset):
                 raise ValueError(
                     f"class_names must name the {labels.shape[1]} attributes, got "
                     f"{len(class_names)} names"
+                )
+            if labels.ndim == 1 and len(labels) and not 0 <= labels.min() <= labels.max() < len(
+                class_names
+            ):
+                raise ValueError(
+                    f"labels must be class indices in [0, {len(class_names)}), got "
+                    f"[{labels.min()}, {labels.max()}]"
                 )
         self.labels = labels
         self.class_names = tuple(class_names) if labels is not None else ()

@@ -156,6 +156,8 @@ def test_celeba_attribute_subset(tmp_path):
     assert whole.class_names == ("Bald", "Male", "Smiling")
     with pytest.raises(ValueError, match="Hat.*available: Bald, Male, Smiling"):
         build_dataset(f"{root}:Hat,Male", **R)
+    with pytest.raises(ValueError, match="labels are attributes"):
+        build_unpaired(f"{root}:Male,Smiling", **R)
 
 
 def test_celeba_errors_and_partition(tmp_path):
