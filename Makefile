@@ -1,0 +1,40 @@
+# fastgan's two quick-start commands (`make train`, `make test`) and the build steps they need.
+# Each target sets up what it needs: a virtualenv with pinned torch, then the native build.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+
+# CUDA architectures to compile: this machine's GPU if it has one, else sm_90 (what CI builds).
+# Override with FASTGAN_CUDA_ARCHS=... or build CPU-only with FASTGAN_CUDA=0.
+FASTGAN_CUDA_ARCHS ?= $(shell nvidia-smi >/dev/null 2>&1 && echo native || echo 90)
+export FASTGAN_CUDA_ARCHS
+
+.PHONY: venv build test train bench wheel clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Editable install: Python files are read from this tree; the extension goes to the venv.
+build: venv
+	$(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+	$(VPY) -c "import fastgan; print('fastgan native build:', fastgan.native_info())"
+
+test: build
+	$(VPY) -m pytest -q
+
+train: build
+	$(VPY) -m benchmarks.bench_bias_act
+
+bench: build
+	$(VPY) -m benchmarks.bench_bias_act
+
+wheel: venv
+	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w dist .
+
+clean:
+	rm -rf build dist

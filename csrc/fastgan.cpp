@@ -1,0 +1,64 @@
+// The fastgan operator library: every schema, the kernels of each backend, and the pybind11
+// module that reports what was built.
+#include <pybind11/pybind11.h>
+#include <torch/library.h>
+
+#include "ops.h"
+
+#ifndef FASTGAN_VERSION
+#define FASTGAN_VERSION "unknown"
+#endif
+
+TORCH_LIBRARY(fastgan, m) {
+  m.def(
+      "bias_act(Tensor x, Tensor? b, int dim, str act, float alpha, float gain, float? clamp)"
+      " -> Tensor");
+  m.def(
+      "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
+      " float? clamp, int order) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
+  m.impl("bias_act", &fastgan::bias_act_cpu);
+  m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
+}
+
+#ifdef FASTGAN_WITH_CUDA
+TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
+  m.impl("bias_act", &fastgan::bias_act_cuda);
+  m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
+}
+#endif
+
+namespace {
+
+pybind11::dict build_info() {
+  pybind11::dict info;
+  info["version"] = FASTGAN_VERSION;
+  info["cpu"] = true;
+#ifdef FASTGAN_WITH_CUDA
+  info["cuda"] = true;
+  pybind11::list archs;
+  std::string all = FASTGAN_CUDA_ARCHS, item;
+  for (char ch : all + ",") {
+    if (ch == ',') {
+      if (!item.empty()) archs.append(item);
+      item.clear();
+    } else {
+      item += ch;
+    }
+  }
+  info["cuda_archs"] = archs;
+#else
+  info["cuda"] = false;
+  info["cuda_archs"] = pybind11::list();
+#endif
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastgan native ops; the ops themselves are registered as torch.ops.fastgan.*";
+  m.def("build_info", &build_info, "What this build of the extension holds.");
+}
