@@ -16,17 +16,22 @@ TORCH_LIBRARY(fastgan, m) {
   m.def(
       "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
       " float? clamp, int order) -> Tensor");
+  m.def(
+      "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
+      " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("bias_act", &fastgan::bias_act_cpu);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
 TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("bias_act", &fastgan::bias_act_cuda);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
 }
 #endif
 
