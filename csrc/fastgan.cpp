@@ -16,17 +16,25 @@ TORCH_LIBRARY(fastgan, m) {
   m.def(
       "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
       " float? clamp, int order) -> Tensor");
+  m.def("adain(Tensor x, Tensor scale, Tensor bias, float eps) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "adain_grad(Tensor dy, Tensor x, Tensor scale, Tensor mean, Tensor rstd, float eps)"
+      " -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("bias_act", &fastgan::bias_act_cpu);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
+  m.impl("adain", &fastgan::adain_cpu);
+  m.impl("adain_grad", &fastgan::adain_grad_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
 TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("bias_act", &fastgan::bias_act_cuda);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
+  m.impl("adain", &fastgan::adain_cuda);
+  m.impl("adain_grad", &fastgan::adain_grad_cuda);
 }
 #endif
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include <ATen/core/Tensor.h>
 
@@ -44,6 +45,39 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& dy, const at::Tensor& x,
                               const std::optional<at::Tensor>& b, int64_t dim,
                               const std::string& act, double alpha, double gain,
                               std::optional<double> clamp, int64_t order);
+#endif
+
+// ---- adain ----
+
+// Arguments of one adain call, checked and normalized once for every backend.
+struct AdainPlan {
+  at::Tensor x;                // input [N, C, *]: contiguous, or channels-last when 4-D
+  at::Tensor scale;            // [N, C], contiguous, dtype of x
+  bool channels_last = false;  // x is laid out as [N, *, C]
+  int64_t N = 0;               // batch
+  int64_t C = 0;               // channels
+  int64_t L = 1;               // elements per plane (product of the spatial sizes)
+};
+
+AdainPlan plan_adain(const char* op, const at::Tensor& x, const at::Tensor& scale,
+                     const std::optional<at::Tensor>& bias, double eps);
+// Checks the saved statistics and incoming gradient of adain_grad against the plan.
+void check_adain_grad(const char* op, const AdainPlan& p, const at::Tensor& dy,
+                      const at::Tensor& mean, const at::Tensor& rstd);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu(const at::Tensor& x,
+                                                        const at::Tensor& scale,
+                                                        const at::Tensor& bias, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu(
+    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
+    const at::Tensor& rstd, double eps);
+#ifdef FASTGAN_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cuda(const at::Tensor& x,
+                                                         const at::Tensor& scale,
+                                                         const at::Tensor& bias, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cuda(
+    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
+    const at::Tensor& rstd, double eps);
 #endif
 
 }  // namespace fastgan

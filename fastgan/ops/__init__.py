@@ -5,6 +5,7 @@
 
 from fastgan.ops import reference
 from fastgan.ops._backend import current, use
+from fastgan.ops.adain import adain
 from fastgan.ops.bias_act import bias_act
 
-__all__ = ["bias_act", "current", "reference", "use"]
+__all__ = ["adain", "bias_act", "current", "reference", "use"]
