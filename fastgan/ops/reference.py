@@ -104,3 +104,34 @@ def upfirdn2d(
     x = F.conv2d(x, f.expand(c, 1, 1, f.shape[0]), stride=(1, downx), groups=c)
     fy = (f * gain).reshape(-1, 1)  # [ft, 1]
     return F.conv2d(x, fy.expand(c, 1, *fy.shape), stride=(downy, 1), groups=c)
+def adain(
+    x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
+    """y = (x - mean) / sqrt(var + eps) * scale + bias per [N, C] plane; biased var over dims 2+."""
+    N, C = x.shape[:2]
+    v = x.reshape(N, C, -1)  # [N, C, L]
+    mean = v.mean(dim=2, keepdim=True)
+    var = (v - mean).square().mean(dim=2, keepdim=True)
+    y = (v - mean) * torch.rsqrt(var + eps) * scale[:, :, None] + bias[:, :, None]
+    return y.reshape(x.shape)
+
+
+def adain_grad(
+    dy: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients (dx, dscale, dbias) of adain for the upstream gradient dy, in closed form.
+
+    With x_hat the normalized plane and r = 1 / sqrt(var + eps):
+    dx = scale * r * (dy - mean(dy) - x_hat * mean(dy * x_hat)), dscale = sum(dy * x_hat),
+    dbias = sum(dy), means and sums over each plane. Differentiable to any order.
+    """
+    N, C = x.shape[:2]
+    v, g = x.reshape(N, C, -1), dy.reshape(N, C, -1)  # [N, C, L]
+    mean = v.mean(dim=2, keepdim=True)
+    r = torch.rsqrt((v - mean).square().mean(dim=2, keepdim=True) + eps)
+    x_hat = (v - mean) * r
+    dbias = g.sum(dim=2)
+    dscale = (g * x_hat).sum(dim=2)
+    L = v.shape[2]
+    dx = scale[:, :, None] * r * (g - dbias[:, :, None] / L - x_hat * dscale[:, :, None] / L)
+    return dx.reshape(x.shape), dscale, dbias
