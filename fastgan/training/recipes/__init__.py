@@ -3,11 +3,13 @@
 from fastgan.training.recipe import Recipe
 from fastgan.training.recipes.cogan import CoGANRecipe
 from fastgan.training.recipes.dcgan import CGANRecipe, DCGANRecipe
+from fastgan.training.recipes.stylegan2 import StyleGAN2Recipe
 
 RECIPES: dict[str, type[Recipe]] = {
     "dcgan": DCGANRecipe,
     "cgan": CGANRecipe,
     "cogan": CoGANRecipe,
+    "stylegan2": StyleGAN2Recipe,
 }
 
 
