@@ -20,12 +20,11 @@ def eval_(ckpt, n, seed, out, device) -> None:
     of conditional models, CoGAN pair agreement."""
     from fastgan.training import load_trained
     from fastgan.training.checkpoint import resolve_checkpoint
-    from fastgan.training.evaluate import evaluate_recipe
 
     path = resolve_checkpoint(ckpt)
     config, recipe, sidecar = load_trained(path, device=device or "cpu")
     metrics = {"checkpoint": str(path), "step": sidecar["step"],
-               **evaluate_recipe(recipe, config, n=n, seed=seed)}
+               **recipe.evaluate(config, n=n, seed=seed)}
     out = Path(out) if out else path.parent.parent / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=1))

@@ -25,7 +25,7 @@ from fastgan.training import checkpoint as ckpt
 from fastgan.training.config import TrainConfig
 from fastgan.training.images import save_grid
 from fastgan.training.logs import StatsWriter, plot_curves
-from fastgan.training.recipe import Recipe, build_options
+from fastgan.training.recipe import DataSource, Recipe, build_options
 from fastgan.training.recipes import get_recipe
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,17 @@ def build_recipe(config: TrainConfig, *, num_classes: int, device: str | None = 
         options, resolution=config.resolution, channels=config.channels,
         num_classes=num_classes, device=torch.device(device or config.device), seed=config.seed,
     )
+
+
+def run_length(config: TrainConfig) -> int | None:
+    """The number of steps the run is planned for: the stricter of `steps` and `kimg`, or
+    None when only `minutes` bounds it."""
+    limits = []
+    if config.steps:
+        limits.append(config.steps)
+    if config.kimg:
+        limits.append(math.ceil(config.kimg * 1000 / config.batch_size))
+    return min(limits) if limits else None
 
 
 def load_trained(path: str | Path, *, device: str | None = None
@@ -204,21 +215,29 @@ def _run(config, run_dir, ckpt_dir, dataset, sidecar, tensors, start_step, loop_
          progress) -> RunResult:
     from fastgan.data import build_dataset, build_loader
 
-    # Data, recipe, and the state of a resumed run.
+    # Data (the recipe's own, or one dataset giving (x, c)), recipe, a resumed run's state.
     torch.manual_seed(config.seed)
-    if dataset is None:
-        dataset = build_dataset(config.dataset, resolution=config.resolution,
-                                channels=config.channels, data_root=config.data_root)
-    num_classes = int(getattr(dataset, "num_classes", 0))
+    start = start_step * config.batch_size
+    source = get_recipe(config.model).data_source(config, start=start, dataset=dataset)
+    if source is None:
+        if dataset is None:
+            dataset = build_dataset(config.dataset, resolution=config.resolution,
+                                    channels=config.channels, data_root=config.data_root)
+        loader = build_loader(dataset, batch_size=config.batch_size, seed=config.seed,
+                              start=start, num_workers=config.num_workers)
+        source = DataSource(  # iter() draws from torch's global RNG: before it is restored
+            batches=iter(loader), num_classes=int(getattr(dataset, "num_classes", 0)),
+            description=f"{len(dataset)} images")
+    num_classes = source.num_classes
     recipe = build_recipe(config, num_classes=num_classes)
-    loader = build_loader(dataset, batch_size=config.batch_size, seed=config.seed,
-                          start=start_step * config.batch_size, num_workers=config.num_workers)
-    batches = iter(loader)  # draws from torch's global RNG: before it is restored
+    recipe.set_run_length(run_length(config))
+    if source.grid_inputs is not None:
+        recipe.set_grid_inputs(*source.grid_inputs)
     if sidecar is not None:
         ckpt.load_into_recipe(recipe, sidecar, tensors)
         logger.info("resumed from step %d", start_step)
-    logger.info("run %s: model %s, %d images, %d classes, device %s", run_dir, config.model,
-                len(dataset), recipe.num_classes, recipe.device)
+    logger.info("run %s: model %s, %s, %d classes, device %s", run_dir, config.model,
+                source.description, recipe.num_classes, recipe.device)
 
     stats = StatsWriter(run_dir, tensorboard=config.tensorboard)
     bar = _progress_bar(progress, config, start_step)
@@ -248,13 +267,12 @@ def _run(config, run_dir, ckpt_dir, dataset, sidecar, tensors, start_step, loop_
         )
 
     try:
-        for x, c in batches:
+        for batch in source.batches:
             if done() or sigint["stop"]:
                 break
 
             # One step; a non-finite loss ends the run before anything is saved.
-            losses = recipe.step(x.to(recipe.device, non_blocking=True),
-                                 c.to(recipe.device, non_blocking=True))
+            losses = recipe.step(*(t.to(recipe.device, non_blocking=True) for t in batch))
             step += 1
             values = {k: float(v) for k, v in losses.items()}
             bad = {k: v for k, v in values.items() if not math.isfinite(v)}
@@ -304,9 +322,7 @@ def _run(config, run_dir, ckpt_dir, dataset, sidecar, tensors, start_step, loop_
     curves = plot_curves(run_dir / "stats.jsonl", run_dir / "curves.png")
     metrics_path = None
     if config.eval_n > 0 and not sigint["stop"]:
-        from fastgan.training.evaluate import evaluate_recipe
-
-        metrics = evaluate_recipe(recipe, config, n=config.eval_n)
+        metrics = recipe.evaluate(config, n=config.eval_n)
         metrics_path = run_dir / "metrics.json"
         metrics_path.write_text(json.dumps({"step": step, **metrics}, indent=1))
         logger.info("metrics: %s", json.dumps(metrics))

@@ -7,7 +7,7 @@ nothing of logging, files or the length of the run.
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -58,6 +58,24 @@ class Ema:
             b_ema.copy_(b)
 
 
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """A recipe's own training data (see `Recipe.data_source`).
+
+    batches: an endless iterator; each item is the tuple of CPU tensors passed to
+        `recipe.step(*item)`, e.g. (x_a [N, C, R, R], x_b [N, C, R, R]).
+    num_classes: labels the recipe is built for (0: none).
+    description: what the data is, for the log (e.g. "A: 6000 images, B: 6000 images").
+    grid_inputs: fixed inputs the sample grid shows (translation models), handed to
+        `recipe.set_grid_inputs(*grid_inputs)`; None when the grid needs none.
+    """
+
+    batches: Iterator[tuple[torch.Tensor, ...]]
+    num_classes: int = 0
+    description: str = ""
+    grid_inputs: tuple[torch.Tensor, ...] | None = None
+
+
 class Recipe:
     """Base class of a model family's training recipe.
 
@@ -74,6 +92,8 @@ class Recipe:
     """
 
     Options: ClassVar[type]
+    # Loop settings this family defaults to, under any preset, file or flag (e.g. a batch size).
+    config_defaults: ClassVar[Mapping[str, Any]] = {}
     num_classes: int = 0
     pair_transform: str | None = None
     class_conditional: bool = False
@@ -102,6 +122,24 @@ class Recipe:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Every optimizer, by name."""
         raise NotImplementedError
+
+    # Data: by default the loop feeds `step(x, c)` from one dataset.
+    @classmethod
+    def data_source(cls, config: Any, *, start: int, dataset: Any = None) -> DataSource | None:
+        """The recipe's own batches for run `config` (a TrainConfig), with every stream
+        resumed at position `start` (= step * batch_size), or None for the loop's default
+        (build_dataset(config.dataset) and `step(x, c)`). `dataset` is what the caller of
+        `train` gave instead of the configured data, if anything."""
+        return None
+
+    def set_grid_inputs(self, *inputs: torch.Tensor) -> None:
+        """Keep the fixed inputs of the sample grid (see `DataSource.grid_inputs`)."""
+        self.grid_inputs = inputs
+
+    def set_run_length(self, steps: int | None) -> None:
+        """Told by the loop before the first step: the run's length in G steps (None when
+        only a time limit bounds it). Schedules that span the run use it."""
+        self.run_steps = steps
 
     # Training.
     def step(self, x: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -134,9 +172,17 @@ class Recipe:
             x1, x2 = self.sample_pairs(z[: max(1, n // 2)])
             return torch.stack([x1, x2], dim=1).flatten(0, 1), 8  # pairs side by side
         if self.num_classes:
+            n = max(1, n // self.num_classes) * self.num_classes  # whole rows
             c = torch.arange(n, device=self.device) % self.num_classes
-            return self.sample(z, c), self.num_classes  # one class per column
+            return self.sample(self.latents(n, seed), c), self.num_classes  # a class per column
         return self.sample(z), 8
+
+    # Quality numbers (metrics.json, `fastgan eval`).
+    def evaluate(self, config: Any, *, n: int, seed: int = 0) -> dict[str, Any]:
+        """JSON-ready metrics of the trained recipe on `n` generated images."""
+        from fastgan.training.evaluate import evaluate_recipe
+
+        return evaluate_recipe(self, config, n=n, seed=seed)
 
     # Extra state beyond modules and optimizers (e.g. loss-schedule counters).
     def extra_state(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def test_config_layers(tmp_path):
                             overrides={"steps": 70, "seed": None, "options": {"g_base": 8}})
     assert config.model == "cgan" and config.batch_size == 32 and config.steps == 70
     assert config.seed == 0  # None means "not given"
-    assert dict(config.options) == {"condition": "domain", "transform": "negative",
+    assert dict(config.options) == {"condition": "domain", "transform": "negative", "d_base": 32,
                                     "lr_g": 0.001, "g_base": 8}
     assert resolve_options(config).options["beta1"] == 0.5
 

@@ -2,6 +2,7 @@
 
 from fastgan.training.recipe import Recipe
 from fastgan.training.recipes.cogan import CoGANRecipe
+from fastgan.training.recipes.cyclegan import CycleGANRecipe
 from fastgan.training.recipes.dcgan import CGANRecipe, DCGANRecipe
 from fastgan.training.recipes.stylegan2 import StyleGAN2Recipe
 
@@ -9,6 +10,7 @@ RECIPES: dict[str, type[Recipe]] = {
     "dcgan": DCGANRecipe,
     "cgan": CGANRecipe,
     "cogan": CoGANRecipe,
+    "cyclegan": CycleGANRecipe,
     "stylegan2": StyleGAN2Recipe,
 }
 
