@@ -91,6 +91,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "cgan", "minutes": 10.0,
         "options": {**FASHION, "condition": "domain", "transform": "edges"},
     },
+    # StyleGAN2 (docs/stylegan.md): StyleGAN2-ADA's paper256 and cifar configurations, and a
+    # net sized for 32 x 32 Fashion-MNIST on a CPU.
+    "stylegan2-small32": {
+        "model": "stylegan2", "resolution": 32, "channels": 1, "batch_size": 32,
+        "minutes": 30.0,
+        "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 1024,
+                    "channel_max": 64, "r1_gamma": 0.01},
+    },
+    "stylegan2-cifar": {
+        "model": "stylegan2", "resolution": 32, "channels": 3, "batch_size": 64,
+        "options": {"mapping_layers": 2, "channel_base": 32768, "channel_max": 512,
+                    "mbstd_group_size": 32, "r1_gamma": 0.01, "ema_kimg": 500.0,
+                    "pl_weight": 0.0, "style_mixing": 0.0, "d_architecture": "orig",
+                    "num_fp16_res": 4},
+    },
+    "stylegan2-paper256": {
+        "model": "stylegan2", "resolution": 256, "channels": 3, "batch_size": 64,
+        "options": {"mapping_layers": 8, "channel_base": 16384, "channel_max": 512,
+                    "mbstd_group_size": 8, "r1_gamma": 1.0, "ema_kimg": 20.0,
+                    "ema_rampup": 0.0, "num_fp16_res": 4},
+    },
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -104,6 +104,7 @@ class StyleGAN2Recipe(Recipe):
     """StyleGAN2 with lazy R1 and path-length regularization, style mixing and G EMA."""
 
     Options = StyleGAN2Options
+    config_defaults = {"resolution": 32}  # a power of two (Fashion-MNIST is padded)
 
     def __init__(self, options, *, resolution, channels, num_classes, device, seed) -> None:
         super().__init__(
