@@ -10,6 +10,15 @@ native = pytest.mark.skipif(not _native.has_kernel(torch.device("cpu")),
                             reason="native CPU kernels not built")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny nets: on a shared 2-core CPU one thread is several times faster than two.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def _count(module):
     return sum(p.numel() for p in module.parameters())
 

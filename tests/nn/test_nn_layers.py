@@ -13,6 +13,15 @@ from fastgan.nn import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny nets: on a shared 2-core CPU one thread is several times faster than two.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def test_fully_connected_is_equalized():
     # Weights stored as N(0, 1) / lr_mul, scaled by lr_mul / sqrt(I): outputs of unit-variance
     # inputs have about unit variance whatever the multiplier.

@@ -12,6 +12,15 @@ from fastgan.training.recipes.stylegan2 import StyleGAN2Options, StyleGAN2Recipe
 TINY = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "channel_base": 64, "channel_max": 8}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny nets: on a shared 2-core CPU one thread is several times faster than two.
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def tiny_config(root, **values) -> TrainConfig:
     options = {**TINY, **values.pop("options", {})}
     base = dict(model="stylegan2", data_root=str(root), resolution=16, batch_size=4, steps=4,
