@@ -38,3 +38,6 @@ main.add_command(eval_)
 from fastgan.cli.translate import translate  # noqa: E402
 
 main.add_command(translate)
+from fastgan.cli.stylemix import stylemix  # noqa: E402
+
+main.add_command(stylemix)

@@ -17,15 +17,41 @@ import click
 @click.option("--separate", is_flag=True, help="Write one PNG per image into the folder --out.")
 @click.option("--ncol", default=None, type=click.IntRange(min=1), help="Images per grid row.")
 @click.option("--device", default=None, help="Default: cpu.")
-def generate(ckpt, n, seed, out, class_, separate, ncol, device) -> None:
+@click.option("--seeds", default=None,
+              help="One image per seed, e.g. 0-63 or 1,5,9-12 (instead of --n and --seed).")
+@click.option("--trunc", "psi", default=None, type=float,
+              help="Truncation psi (style models): 1 none, 0 the average image.")
+@click.option("--trunc-cutoff", default=None, type=click.IntRange(min=1),
+              help="Truncate only the first K layers' w (style models; default: all).")
+@click.option("--noise-mode", default=None, type=click.Choice(["random", "const", "none"]),
+              help="Per-pixel noise of style models (default: const).")
+@click.option("--interp", default=0, type=click.IntRange(min=0),
+              help="Style models: this many frames from each seed to the next, interpolated in "
+                   "w, as one strip (or an animation if --out ends in .gif).")
+def generate(ckpt, n, seed, out, class_, separate, ncol, device, seeds, psi, trunc_cutoff,
+             noise_mode, interp) -> None:
     """Generate N images from a checkpoint with a fixed seed."""
     import torch
 
+    from fastgan.cli.stylemix import (
+        interpolation,
+        parse_seeds,
+        save_animation,
+        save_image,
+        style_options,
+    )
     from fastgan.training import load_trained
     from fastgan.training.images import save_grid, save_images
 
     config, recipe, _ = load_trained(ckpt, device=device or "cpu")
-    z = recipe.latents(n, seed)
+    style = style_options(recipe, psi=psi, cutoff=trunc_cutoff, noise_mode=noise_mode,
+                          interp=interp)
+    if seeds is not None:
+        seed_list = parse_seeds(seeds, "--seeds")
+        z = torch.cat([recipe.latents(1, s) for s in seed_list])
+        n = len(seed_list)
+    else:
+        z = recipe.latents(n, seed)
 
     # Labels: one class, or all in turn; pairs for the two-domain models.
     if recipe.pair_transform is not None:
@@ -37,14 +63,29 @@ def generate(ckpt, n, seed, out, class_, separate, ncol, device) -> None:
     elif recipe.num_classes:
         k = _class_index(class_, recipe.num_classes, config.dataset)
         c = (torch.full((n,), k) if k is not None else torch.arange(n) % recipe.num_classes)
-        images = recipe.sample(z, c.to(recipe.device))
+        images = recipe.sample(z, c.to(recipe.device), **style)
         default_ncol = 8 if k is not None else recipe.num_classes
     else:
         if class_ is not None:
             raise click.BadParameter("this model is unconditional", param_hint="--class")
-        images, default_ncol = recipe.sample(z), 8
+        images, default_ncol = recipe.sample(z, **style), 8
 
-    if separate:
+    if interp:
+        c = torch.full((n,), k) if recipe.num_classes and k is not None else None
+        if recipe.num_classes and c is None:
+            raise click.BadParameter("an interpolation of a conditional model needs one class",
+                                     param_hint="--class")
+        frames = interpolation(recipe, z, c, interp, **style)
+        if str(out).endswith(".gif"):
+            click.echo(f"wrote {save_animation(frames, out)}")
+        else:
+            click.echo(f"wrote {save_grid(frames, out, ncol=ncol or interp)}")
+        return
+    if separate and seeds is not None:
+        paths = [save_image(image, Path(out) / f"seed{s:04d}.png")
+                 for s, image in zip(seed_list, images)]
+        click.echo(f"wrote {len(paths)} images to {Path(out)}/")
+    elif separate:
         paths = save_images(images, out)
         click.echo(f"wrote {len(paths)} images to {Path(out)}/")
     else:
