@@ -121,6 +121,18 @@ class RowFir {
     // phase r of the row: split[r * lq + q] = row[q * down + r]
     T* split = row + len_;
     const int64_t down = a_.down;
+    if (down == 2) {
+      // The common case with a constant stride, which the compiler vectorizes with shuffles.
+      T* __restrict__ even = split;
+      T* __restrict__ odd = split + lq_;
+      const int64_t pairs = len_ / 2;
+      for (int64_t q = 0; q < pairs; ++q) {
+        even[q] = row[2 * q];
+        odd[q] = row[2 * q + 1];
+      }
+      if (len_ % 2) even[pairs] = row[len_ - 1], odd[pairs] = T(0);
+      return split;
+    }
     for (int64_t r = 0; r < down; ++r) {
       T* phase = split + r * lq_;
       const int64_t n = (len_ - r + down - 1) / down;
