@@ -112,6 +112,17 @@ def test_gradcheck_and_gradgradcheck(device, separable, up, down, padding):
     assert torch.autograd.gradgradcheck(fn, (x,))
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_tall_single_plane(separable):
+    # One image plane: the CPU kernel splits the output rows into blocks run in parallel.
+    x = torch.randn(1, 1, 90, 11, dtype=F64)
+    f = make_filter(6, separable)
+    cases = [dict(up=2, padding=(3, 2, 3, 2)), dict(down=2, padding=2), dict(padding=(1, 4, 2, 3))]
+    for kw in cases:
+        (y, dx), (y_ref, dx_ref) = run_both(x, f, **kw)
+        assert max_error(y, y_ref) <= 1e-12 and max_error(dx, dx_ref) <= 1e-12, kw
+
+
 def test_second_order_matches_reference():
     # The R1 pattern: a gradient penalty differentiated again.
     x = torch.randn(2, 3, 6, 6, dtype=F64)
