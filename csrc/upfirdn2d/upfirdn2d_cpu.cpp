@@ -3,9 +3,9 @@
 // Work is split into tasks of (image plane, block of output rows), run in parallel. Within a
 // task a 2-D filter is applied row by row: every output row is a sum, over the filter rows that
 // reach an input row, of a 1-D resampling of that input row. A separable filter runs as two 1-D
-// passes, and the pass that changes the number of rows less runs first. Every inner loop is a
-// contiguous multiply-add over a row (polyphase: each output phase reads consecutive inputs), so
-// the compiler vectorizes it.
+// passes: along x first, unless the y pass reduces the rows (then y first, so that x sees fewer
+// rows). Every inner loop is a contiguous multiply-add over a row (polyphase: each output phase
+// reads consecutive inputs), so the compiler vectorizes it.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
