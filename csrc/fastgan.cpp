@@ -26,6 +26,9 @@ TORCH_LIBRARY(fastgan, m) {
       " -> (Tensor, Tensor, Tensor)");
   m.def("modconv_scale(Tensor x, Tensor s, Tensor? noise) -> Tensor");
   m.def("modconv_scale_grad(Tensor g, Tensor x, Tensor s) -> (Tensor, Tensor)");
+  m.def(
+      "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
+      " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
@@ -37,6 +40,7 @@ TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("modconv_weight_grad", &fastgan::modconv_weight_grad_cpu);
   m.impl("modconv_scale", &fastgan::modconv_scale_cpu);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cpu);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
@@ -49,6 +53,7 @@ TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("modconv_weight_grad", &fastgan::modconv_weight_grad_cuda);
   m.impl("modconv_scale", &fastgan::modconv_scale_cuda);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cuda);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
 }
 #endif
 
