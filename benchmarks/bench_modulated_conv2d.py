@@ -87,7 +87,7 @@ def run(layer: tuple, device: str, dtype: torch.dtype, min_run_time: float) -> d
         name = f"native {'fused' if fused else 'non-fused'}"
         t["fwd " + name] = seconds(forward("native", fused), min_run_time=min_run_time)
 
-    chosen = "native fused" if prefers_fused(x, weight, training=True) else "native non-fused"
+    chosen = "native fused" if prefers_fused(x, training=True) else "native non-fused"
     best_ref = min(t["fwd+bwd reference fused"], t["fwd+bwd reference non-fused"])
     lowest_ref_peak = min(peak["reference fused"], peak["reference non-fused"])
     ratios = {

@@ -17,15 +17,15 @@ from fastgan.ops.conv2d_resample import conv2d_resample
 __all__ = ["modulated_conv2d", "prefers_fused"]
 
 
-def prefers_fused(x: torch.Tensor, weight: torch.Tensor, training: bool) -> bool:
-    """The faster path of the native op for these shapes, as measured (benchmarks/RESULTS.md).
+def prefers_fused(x: torch.Tensor, training: bool) -> bool:
+    """The faster path of the native op for inputs like x (see benchmarks/RESULTS.md).
 
-    Training (a backward follows): the non-fused path, whose weight gradient is one ordinary
-    convolution gradient instead of a grouped one, and which never builds the [N, O, I, kh, kw]
-    weights. Inference: the fused path when the batch is 1 (one plain convolution), else the
-    non-fused one, which runs one large convolution instead of N small ones.
+    CPU: always the non-fused path, measured faster forward and forward+backward on StyleGAN2
+    layers (it runs one batched convolution instead of N grouped ones, and its weight gradient
+    is an ordinary convolution gradient). CUDA: fused for inference and non-fused for training,
+    StyleGAN2-ADA's choice (not yet measured on a GPU here).
     """
-    return not training and x.shape[0] == 1
+    return x.device.type == "cuda" and not training
 
 
 def modulated_conv2d(
@@ -51,8 +51,9 @@ def modulated_conv2d(
     fused_modconv=True runs one grouped convolution over the batch with the per-sample weights;
     False scales x by the styles, runs the shared weight and scales the output by d (adding
     the noise in the same pass); both give the same result. None picks the faster path for the
-    shapes (see `prefers_fused`). With float16 x and demodulate, weight and styles are first
-    divided by their max-norms, which leaves the result unchanged and keeps float16 finite.
+    device and for whether gradients are needed (see `prefers_fused`). With float16 x and
+    demodulate, weight and styles are first divided by their max-norms, which leaves the result
+    unchanged and keeps float16 finite.
 
     Args:
         x: input [N, I, H, W], any floating dtype.
@@ -85,7 +86,7 @@ def modulated_conv2d(
         training = torch.is_grad_enabled() and any(
             t.requires_grad for t in (x, weight, styles)
         )
-        fused_modconv = prefers_fused(x, weight, training)
+        fused_modconv = prefers_fused(x, training)
     N = x.shape[0]
     O, I, kh, kw = weight.shape
 
