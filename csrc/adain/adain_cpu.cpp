@@ -46,7 +46,9 @@ Stats<T> plane_stats(const scalar_t* __restrict__ x, int64_t L, T shift) {
     }
   }
   Stats<T> s{T(0), T(0), T(0)};
-  for (int j = 0; rows > 0 && j < kLanes; ++j) s = adain::merge(s, Stats<T>{T(rows), mean[j], m2[j]});
+  for (int j = 0; rows > 0 && j < kLanes; ++j) {
+    s = adain::merge(s, Stats<T>{T(rows), mean[j], m2[j]});
+  }
   for (int64_t l = rows * kLanes; l < L; ++l) adain::push(s, T(x[l]) - shift);
   return s;
 }

@@ -96,7 +96,8 @@ void scale_forward(const ModconvScalePlan& p, const at::Tensor& noise_t, at::Ten
   if (p.channels_last) {
     // One run per pixel (n, h, w) of C channels.
     dispatch_inner(inner_kind(sc), [&](auto kind) {
-      at::parallel_for(0, p.N * L, std::max<int64_t>(1, kGrainSize / C), [&](int64_t r0, int64_t r1) {
+      const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
+      at::parallel_for(0, p.N * L, grain, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t n = r / L, h = (r % L) / W, w = r % W;
           const scalar_t* nz = noise == nullptr ? nullptr : noise + n * sn + h * sh + w * sw;
@@ -200,7 +201,9 @@ std::vector<T> expand_styles(const ModconvWeightPlan& p) {
   const int64_t J = p.I * p.K;
   std::vector<T> ak(p.N * J);
   for (int64_t n = 0; n < p.N; ++n) {
-    for (int64_t i = 0; i < p.I; ++i) std::fill_n(ak.data() + n * J + i * p.K, p.K, T(a[n * p.I + i]));
+    for (int64_t i = 0; i < p.I; ++i) {
+      std::fill_n(ak.data() + n * J + i * p.K, p.K, T(a[n * p.I + i]));
+    }
   }
   return ak;
 }
@@ -289,7 +292,8 @@ void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tens
 
   // ga: the per-thread buffers summed, then the kernel taps.
   scalar_t* __restrict__ ga = ga_t.mutable_data_ptr<scalar_t>();
-  at::parallel_for(0, N * I, std::max<int64_t>(1, kGrainSize / (K * threads)), [&](int64_t e0, int64_t e1) {
+  const int64_t grain = std::max<int64_t>(1, kGrainSize / (K * threads));
+  at::parallel_for(0, N * I, grain, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
       T sum = T(0);
       for (int t = 0; t < threads; ++t) {

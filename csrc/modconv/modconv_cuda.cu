@@ -31,7 +31,9 @@ int blocks_for(int64_t work) {
 
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    v += __shfl_down_sync(0xffffffffu, v, offset);
+  }
   return v;
 }
 
@@ -57,8 +59,8 @@ __global__ void weight_forward_kernel(WeightParams<scalar_t> p) {
   const int64_t stride = int64_t(blockDim.x) * gridDim.x;
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < numel; e += stride) {
     const int64_t r = e / J, j = e % J, n = r / p.O, o = r % p.O;
-    p.out[e] = scalar_t(
-        modconv::modulate(T(p.weight[o * J + j]), T(p.a[n * p.I + j / p.K]), b_at<scalar_t, T>(p, r)));
+    const T a = T(p.a[n * p.I + j / p.K]);
+    p.out[e] = scalar_t(modconv::modulate(T(p.weight[o * J + j]), a, b_at<scalar_t, T>(p, r)));
   }
 }
 
@@ -280,7 +282,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cuda(
             <<<blocks_for(gweight.numel()), kThreads, 0, stream>>>(k);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         k.out = gb.mutable_data_ptr<scalar_t>();
-        weight_grad_b_kernel<scalar_t, T><<<blocks_for(p.N * p.O * kWarp), kThreads, 0, stream>>>(k);
+        weight_grad_b_kernel<scalar_t, T>
+            <<<blocks_for(p.N * p.O * kWarp), kThreads, 0, stream>>>(k);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         weight_grad_a_kernel<scalar_t, T><<<blocks_for(partial.numel()), kThreads, 0, stream>>>(
             k, partial.mutable_data_ptr<T>());

@@ -63,13 +63,20 @@ def _register() -> None:
         dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         return x.new_empty(x.shape[:2], dtype=dtype)
 
+    def output_like(x):
+        # The kernels keep channels-last 4-D inputs and write every other layout contiguous.
+        channels_last = x.ndim == 4 and not x.is_contiguous()
+        channels_last = channels_last and x.is_contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return torch.empty_like(x, memory_format=fmt)
+
     @torch.library.register_fake("fastgan::adain")
     def _(x, scale, bias, eps):
-        return torch.empty_like(x), stats_like(x), stats_like(x)
+        return output_like(x), stats_like(x), stats_like(x)
 
     @torch.library.register_fake("fastgan::adain_grad")
     def _(dy, x, scale, mean, rstd, eps):
-        return torch.empty_like(x), torch.empty_like(scale), torch.empty_like(scale)
+        return output_like(x), scale.new_empty(scale.shape), scale.new_empty(scale.shape)
 
     # mean and rstd are outputs only so that the backward need not recompute them; they carry
     # no gradient of their own (the composite double backward recomputes them from x).

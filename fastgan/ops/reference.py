@@ -135,3 +135,61 @@ def adain_grad(
     L = v.shape[2]
     dx = scale[:, :, None] * r * (g - dbias[:, :, None] / L - x_hat * dscale[:, :, None] / L)
     return dx.reshape(x.shape), dscale, dbias
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int | Sequence[int] = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    fused_modconv: bool = True,
+) -> torch.Tensor:
+    """StyleGAN2's modulated convolution, composed as StyleGAN2-ADA composes it.
+
+    w[n] = weight * styles[n] (over I); with demodulate, d[n, o] = 1 / sqrt(sum over I, kh, kw
+    of w[n, o]^2 + 1e-8) and w[n, o] *= d[n, o]; each sample is convolved with its own w[n]
+    (conv2d_resample), then noise is added. fused_modconv=False scales x by the styles, runs the
+    shared weight and scales the output by d instead. float16 x: weight and styles are first
+    divided by their max-norms (the result does not change, nothing overflows).
+    """
+    from fastgan.ops.conv2d_resample import conv2d_resample  # imports this module
+
+    N = x.shape[0]
+    O, I, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        weight = weight / (math.sqrt(I * kh * kw) * weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+
+    # Per-sample weights [N, O, I, kh, kw] and demodulation coefficients [N, O].
+    w = dcoefs = None
+    if demodulate or fused_modconv:
+        w = weight[None] * styles[:, None, :, None, None]
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+
+    # Scale the activations before and after a shared-weight convolution.
+    if not fused_modconv:
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up, down, padding,
+                            flip_weight=flip_weight)
+        if demodulate:
+            x = x * dcoefs.to(x.dtype)[:, :, None, None]
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    # One grouped convolution over the batch: [1, N * I, H, W] with N groups.
+    if demodulate:
+        w = w * dcoefs[:, :, None, None, None]
+    y = conv2d_resample(x.reshape(1, N * I, *x.shape[2:]), w.reshape(N * O, I, kh, kw).to(x.dtype),
+                        resample_filter, up, down, padding, groups=N, flip_weight=flip_weight)
+    y = y.reshape(N, O, *y.shape[2:])
+    if noise is not None:
+        y = y + noise.to(y.dtype)
+    return y
