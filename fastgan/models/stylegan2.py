@@ -280,7 +280,8 @@ class Discriminator(nn.Module):
                  channel_base: int = 32768, channel_max: int = 512,
                  architecture: str = "resnet", num_fp16_res: int = 0,
                  conv_clamp: float | None = None, mbstd_group_size: int = 4,
-                 mbstd_channels: int = 1, cmap_dim: int | None = None) -> None:
+                 mbstd_channels: int = 1, cmap_dim: int | None = None,
+                 resample_filter: Sequence[float] = DEFAULT_FILTER) -> None:
         super().__init__()
         log2 = check_resolution(resolution)
         _check_architecture("architecture", architecture)
@@ -294,7 +295,7 @@ class Discriminator(nn.Module):
                 tmp_channels=channels_at(r, channel_base, channel_max),
                 out_channels=channels_at(r // 2, channel_base, channel_max), resolution=r,
                 img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp,
-                use_fp16=num_fp16_res > 0 and r >= fp16_from))
+                resample_filter=resample_filter, use_fp16=num_fp16_res > 0 and r >= fp16_from))
         c4 = channels_at(4, channel_base, channel_max)
         cmap_dim = (cmap_dim or c4) if num_classes else 0
         self.mapping = None

@@ -99,6 +99,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 1024,
                     "channel_max": 32, "r1_gamma": 0.01},
     },
+    "stylegan-small32": {
+        "model": "stylegan", "resolution": 32, "channels": 1, "batch_size": 32,
+        "minutes": 30.0,
+        "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 1024,
+                    "channel_max": 32},
+    },
     "stylegan2-cifar": {
         "model": "stylegan2", "resolution": 32, "channels": 3, "batch_size": 64,
         "options": {"mapping_layers": 2, "channel_base": 32768, "channel_max": 512,

@@ -4,6 +4,7 @@ from fastgan.training.recipe import Recipe
 from fastgan.training.recipes.cogan import CoGANRecipe
 from fastgan.training.recipes.cyclegan import CycleGANRecipe
 from fastgan.training.recipes.dcgan import CGANRecipe, DCGANRecipe
+from fastgan.training.recipes.stylegan import StyleGANRecipe
 from fastgan.training.recipes.stylegan2 import StyleGAN2Recipe
 
 RECIPES: dict[str, type[Recipe]] = {
@@ -11,6 +12,7 @@ RECIPES: dict[str, type[Recipe]] = {
     "cgan": CGANRecipe,
     "cogan": CoGANRecipe,
     "cyclegan": CycleGANRecipe,
+    "stylegan": StyleGANRecipe,
     "stylegan2": StyleGAN2Recipe,
 }
 

@@ -117,35 +117,38 @@ class StyleGAN2Recipe(Recipe):
                 raise ValueError(f"condition 'class' needs >= 2 classes, got {num_classes}")
             self.num_classes, self.class_conditional = num_classes, True
         torch.manual_seed(seed)  # the weight initialisation
+        self._build(o, resolution, channels)
+        self.pl_mean = torch.zeros([], device=self.device)
+        self.batches = 0  # batches trained so far (the lazy schedule's clock)
+        self.images = 0  # real images seen so far (the EMA ramp-up's clock)
+        self.latest = {"r1": 0.0, "pl": 0.0}  # the last value of each lazy penalty
+
+    def _build(self, options, resolution: int, channels: int) -> None:
+        """G, D, G_ema and the two optimizers."""
+        o = options
         clamp = o.conv_clamp or None
-        self.G = Generator(
-            z_dim=o.z_dim, w_dim=o.w_dim, resolution=resolution, img_channels=channels,
-            num_classes=self.num_classes, mapping_layers=o.mapping_layers,
-            mapping_lr_multiplier=o.mapping_lr_multiplier, w_avg_beta=o.w_avg_beta,
-            channel_base=o.channel_base, channel_max=o.channel_max,
-            architecture=o.g_architecture, num_fp16_res=o.num_fp16_res, conv_clamp=clamp,
-        ).to(self.device)
+
+        def generator() -> Generator:
+            return Generator(
+                z_dim=o.z_dim, w_dim=o.w_dim, resolution=resolution, img_channels=channels,
+                num_classes=self.num_classes, mapping_layers=o.mapping_layers,
+                mapping_lr_multiplier=o.mapping_lr_multiplier, w_avg_beta=o.w_avg_beta,
+                channel_base=o.channel_base, channel_max=o.channel_max,
+                architecture=o.g_architecture, num_fp16_res=o.num_fp16_res, conv_clamp=clamp,
+            ).to(self.device)
+
+        self.G = generator()
         self.D = Discriminator(
             resolution=resolution, img_channels=channels, num_classes=self.num_classes,
             channel_base=o.channel_base, channel_max=o.channel_max,
             architecture=o.d_architecture, num_fp16_res=o.num_fp16_res, conv_clamp=clamp,
             mbstd_group_size=o.mbstd_group_size, mbstd_channels=o.mbstd_channels,
         ).to(self.device)
-        self.G_ema = Generator(
-            z_dim=o.z_dim, w_dim=o.w_dim, resolution=resolution, img_channels=channels,
-            num_classes=self.num_classes, mapping_layers=o.mapping_layers,
-            mapping_lr_multiplier=o.mapping_lr_multiplier, w_avg_beta=o.w_avg_beta,
-            channel_base=o.channel_base, channel_max=o.channel_max,
-            architecture=o.g_architecture, num_fp16_res=o.num_fp16_res, conv_clamp=clamp,
-        ).to(self.device).eval().requires_grad_(False)
+        self.G_ema = generator().eval().requires_grad_(False)
         self.G_ema.load_state_dict(self.G.state_dict())
         betas = (o.beta1, o.beta2)
         self.opt_G = lazy_adam(self.G.parameters(), o.lr_g, betas, o.pl_interval)
         self.opt_D = lazy_adam(self.D.parameters(), o.lr_d, betas, o.r1_interval)
-        self.pl_mean = torch.zeros([], device=self.device)
-        self.batches = 0  # batches trained so far (the lazy schedule's clock)
-        self.images = 0  # real images seen so far (the EMA ramp-up's clock)
-        self.latest = {"r1": 0.0, "pl": 0.0}  # the last value of each lazy penalty
 
     def modules(self):
         return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
