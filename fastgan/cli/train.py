@@ -53,7 +53,11 @@ def _fresh_dir(root: Path, name: str) -> Path:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads of torch (default: torch's choice). On a CPU shared with other "
                    "work, 1 thread can be several times faster than 2.")
-def train(preset, config_file, options, name, runs_dir, resume, progress, threads,
+@click.option("--ops", "ops_backend", type=click.Choice(["auto", "native", "reference"]),
+              default="auto", show_default=True,
+              help="Run the fused ops natively or as their plain-PyTorch references "
+                   "(fastgan.ops.use), e.g. to compare both on the same model.")
+def train(preset, config_file, options, name, runs_dir, resume, progress, threads, ops_backend,
           **flags) -> None:
     """Train a GAN and write samples, curves, checkpoints and metrics under RUNS_DIR/NAME."""
     import torch
@@ -62,6 +66,7 @@ def train(preset, config_file, options, name, runs_dir, resume, progress, thread
         torch.set_num_threads(threads)
     from fastgan.training import NonFiniteLossError
     from fastgan.training import train as run_training
+    from fastgan import ops
     from fastgan.training.checkpoint import resolve_checkpoint
 
     # The config, and the run folder.
@@ -88,7 +93,8 @@ def train(preset, config_file, options, name, runs_dir, resume, progress, thread
 
     # Train.
     try:
-        result = run_training(config, run_dir, resume=resume, progress=progress)
+        with ops.use(ops_backend):
+            result = run_training(config, run_dir, resume=resume, progress=progress)
     except NonFiniteLossError as error:
         raise click.ClickException(str(error)) from error
 

@@ -21,9 +21,9 @@ def trained(tiny_root, tmp_path):
     args = ["train", "--model", "stylegan2", "--data-root", str(tiny_root), "--resolution", "16",
             "--batch-size", "4", "--steps", "2", "--eval-n", "0", "--sample-every", "0",
             "--grid-size", "4", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
-            "--name", "sg2"]
+            "--name", "sg2", "--ops", "reference"]
     for option in ("z_dim=8", "w_dim=8", "mapping_layers=2", "channel_base=64",
-                   "channel_max=8", "ops=reference"):
+                   "channel_max=8"):
         args += ["-o", option]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

@@ -113,6 +113,26 @@ def test_reference_ops_option_trains():
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.parametrize("outer, option, expected", [
+    ("reference", "auto", True), ("auto", "reference", True), ("reference", "native", False),
+])
+def test_ops_option_and_outer_switch(monkeypatch, outer, option, expected):
+    from fastgan import _native, ops
+    from fastgan.ops import reference
+
+    if not _native.has_kernel(torch.device("cpu")):
+        pytest.skip("native CPU kernels not built")
+    calls = []
+    original = reference.modulated_conv2d
+    monkeypatch.setattr(reference, "modulated_conv2d",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    r = _recipe(ops=option)
+    with ops.use(outer):
+        r.step(torch.rand(2, 1, 8, 8) * 2 - 1, torch.zeros(2, dtype=torch.long))
+        r.sample(r.latents(2, 0))
+    assert bool(calls) == expected
+
+
 def test_bad_options():
     with pytest.raises(ValueError, match="g_architecture"):
         StyleGAN2Options(g_architecture="unet")

@@ -13,6 +13,7 @@ R1 and path length differentiate through the fused ops twice, with their own sec
 gradients. `ops: reference` runs every fused op as its plain-PyTorch reference instead.
 """
 
+import contextlib
 import dataclasses
 import math
 from typing import Any
@@ -61,7 +62,9 @@ class StyleGAN2Options:
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05  # 0: no ramp-up
     sample_noise: str = "const"  # noise mode of sample grids and `sample`
-    ops: str = "auto"  # auto | native | reference: the backend of the fused ops
+    # The backend of the fused ops: native | reference, or auto (whatever `fastgan.ops.use`
+    # block is in force, e.g. `fastgan train --ops`; else native where it was built).
+    ops: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("g_architecture", "d_architecture"):
@@ -176,6 +179,12 @@ class StyleGAN2Recipe(Recipe):
     def _fake_labels(self, c: torch.Tensor) -> torch.Tensor | None:
         return c if self.num_classes else None
 
+    def ops_backend(self) -> contextlib.AbstractContextManager:
+        """The `ops` option in force (nothing to change for "auto")."""
+        if self.options.ops == "auto":
+            return contextlib.nullcontext()
+        return ops.use(self.options.ops)
+
     def run_G(self, z: torch.Tensor, c: torch.Tensor | None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """(images [N, C, R, R], ws [N, L, W]) with style mixing: with probability
@@ -194,7 +203,7 @@ class StyleGAN2Recipe(Recipe):
         o = self.options
         c = self._fake_labels(c)
         N = len(x)
-        with ops.use(o.ops):
+        with self.ops_backend():
             losses = self._step(x, c, N)
         self.batches += 1
         self.images += N
@@ -297,14 +306,14 @@ class StyleGAN2Recipe(Recipe):
     def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, *, psi: float = 1.0,
                 cutoff: int | None = None) -> torch.Tensor:
         """ws [N, L, W] of G_ema for z [N, Z] (labels c [N] for a conditional model)."""
-        with ops.use(self.options.ops):
+        with self.ops_backend():
             return self.G_ema.mapping(z, c if self.num_classes else None, psi=psi,
                                       cutoff=cutoff)
 
     @torch.no_grad()
     def synthesize(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
         """Images [N, C, R, R] of G_ema for ws [N, L, W]."""
-        with ops.use(self.options.ops):
+        with self.ops_backend():
             return self.G_ema.synthesis(ws, noise_mode or self.options.sample_noise)
 
 
