@@ -238,8 +238,10 @@ class DiscriminatorBlock(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """x [N, I, 4, 4] (+ img [N, C, 4, 4] for "skip"; only img when `first`) -> logits [N]: minibatch std, 3x3 conv, fully connected, output; with
-    labels the output [N, M] is projected onto their embedding cmap [N, M] / sqrt(M)."""
+    """x [N, I, 4, 4] (+ img [N, C, 4, 4] for "skip"; only img when `first`) -> logits [N].
+
+    Minibatch std, 3x3 conv, fully connected, output; with labels the output [N, M] is
+    projected onto their embedding cmap [N, M] / sqrt(M)."""
 
     def __init__(self, *, in_channels: int, cmap_dim: int, img_channels: int,
                  resolution: int = 4, architecture: str = "resnet", mbstd_group_size: int = 4,
