@@ -16,17 +16,29 @@ TORCH_LIBRARY(fastgan, m) {
   m.def(
       "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
       " float? clamp, int order) -> Tensor");
+  m.def(
+      "filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int[] padding,"
+      " float gain, float slope, float? clamp, bool flip_filter, bool write_signs)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "filtered_lrelu_stored(Tensor g, Tensor signs, Tensor fu, Tensor fd, int up, int down,"
+      " int[] padding, float gain, float slope, bool flip_filter, int[] x_size, bool transpose)"
+      " -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("bias_act", &fastgan::bias_act_cpu);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cpu);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
 TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("bias_act", &fastgan::bias_act_cuda);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cuda);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cuda);
 }
 #endif
 
