@@ -17,6 +17,9 @@ TORCH_LIBRARY(fastgan, m) {
       "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
       " float? clamp, int order) -> Tensor");
   m.def(
+      "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
+      " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
+  m.def(
       "filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int[] padding,"
       " float gain, float slope, float? clamp, bool flip_filter, bool write_signs)"
       " -> (Tensor, Tensor)");
@@ -29,6 +32,7 @@ TORCH_LIBRARY(fastgan, m) {
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("bias_act", &fastgan::bias_act_cpu);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
   m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cpu);
   m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cpu);
 }
@@ -37,6 +41,7 @@ TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
 TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("bias_act", &fastgan::bias_act_cuda);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
   m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cuda);
   m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cuda);
 }

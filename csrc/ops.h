@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "filtered_lrelu/filtered_lrelu.h"
+#include "upfirdn2d/upfirdn2d.h"
 
 namespace fastgan {
 
@@ -47,6 +48,36 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& dy, const at::Tensor& x,
                               const std::optional<at::Tensor>& b, int64_t dim,
                               const std::string& act, double alpha, double gain,
                               std::optional<double> clamp, int64_t order);
+#endif
+
+// ---- upfirdn2d ----
+
+// Arguments of one upfirdn2d call, checked and normalized once for every backend.
+struct Upfirdn2dPlan {
+  at::Tensor x;                // input [N, C, H, W], contiguous (NCHW)
+  at::Tensor f;                // filter [fh, fw], or [ft] when separable; contiguous, on x's device
+  bool separable = false;      // f is 1-D and applies along x and then along y
+  upfirdn2d::Axis ax{};        // resampling along W
+  upfirdn2d::Axis ay{};        // resampling along H
+  bool flip_filter = false;    // true: correlate with f; false: convolve
+  double gain = 1;             // output scale
+  bool channels_last = false;  // return the output in channels-last memory format, as x is
+};
+
+Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                             int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                             int64_t pady0, int64_t pady1, bool flip_filter, double gain,
+                             bool allow_half);
+// An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous.
+at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p);
+
+at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                         int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+#ifdef FASTGAN_WITH_CUDA
+at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
 #endif
 
 // ---- filtered_lrelu ----

@@ -6,6 +6,20 @@
 from fastgan.ops import reference
 from fastgan.ops._backend import current, use
 from fastgan.ops.bias_act import bias_act
+from fastgan.ops.conv2d_resample import conv2d_resample
 from fastgan.ops.filtered_lrelu import filtered_lrelu
+from fastgan.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
-__all__ = ["bias_act", "current", "filtered_lrelu", "reference", "use"]
+__all__ = [
+    "bias_act",
+    "conv2d_resample",
+    "current",
+    "downsample2d",
+    "filter2d",
+    "filtered_lrelu",
+    "reference",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+    "use",
+]

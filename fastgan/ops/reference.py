@@ -6,7 +6,7 @@ fall back to them where no native kernel exists.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,66 @@ def bias_act(
     if clamp is not None:
         y = y.clamp(-clamp, clamp)
     return y
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """An int or (x, y) as (x, y)."""
+    if isinstance(value, int):
+        return value, value
+    x, y = value
+    return int(x), int(y)
+
+
+def _quad(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
+    """An int, (x, y) or (x0, x1, y0, y1) as (x0, x1, y0, y1)."""
+    if isinstance(padding, int):
+        return padding, padding, padding, padding
+    if len(padding) == 2:
+        px, py = padding
+        return int(px), int(px), int(py), int(py)
+    x0, x1, y0, y1 = padding
+    return int(x0), int(x1), int(y0), int(y1)
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int | Sequence[int] = 1,
+    down: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """Zero-insert (up), pad, convolve with f, keep every down-th sample, scale by gain.
+
+    x: [N, C, H, W]; f: [fh, fw], [ft] (the same filter along x, then along y) or None (1x1
+    identity). up, down: int or (x, y); padding: int, (x, y) or (x0, x1, y0, y1), negative crops.
+    """
+    upx, upy = _pair(up)
+    downx, downy = _pair(down)
+    px0, px1, py0, py1 = _quad(padding)
+    n, c, h, w = x.shape
+    if f is None:
+        f = torch.ones([1, 1], dtype=x.dtype, device=x.device)
+
+    # Insert up - 1 zeros after every sample: [N, C, H * upy, W * upx].
+    x = x.reshape(n, c, h, 1, w, 1)
+    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1]).reshape(n, c, h * upy, w * upx)
+
+    # Pad with zeros, or crop where the padding is negative.
+    x = F.pad(x, [px0, px1, py0, py1])
+
+    # conv2d correlates: flip f for a true convolution. Strided depthwise convolutions keep
+    # every down-th sample.
+    f = f.to(x.dtype)
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        weight = (f * gain).expand(c, 1, *f.shape)  # [C, 1, fh, fw]
+        return F.conv2d(x, weight, stride=(downy, downx), groups=c)
+    x = F.conv2d(x, f.expand(c, 1, 1, f.shape[0]), stride=(1, downx), groups=c)
+    fy = (f * gain).reshape(-1, 1)  # [ft, 1]
+    return F.conv2d(x, fy.expand(c, 1, *fy.shape), stride=(downy, 1), groups=c)
 
 
 def filtered_lrelu(

@@ -1,0 +1,375 @@
+// CPU kernel of upfirdn2d, and the argument checks shared by every backend.
+//
+// Work is split into tasks of (image plane, block of output rows), run in parallel. Within a
+// task a 2-D filter is applied row by row: every output row is a sum, over the filter rows that
+// reach an input row, of a 1-D resampling of that input row. A separable filter runs as two 1-D
+// passes, and the pass that changes the number of rows less runs first. Every inner loop is a
+// contiguous multiply-add over a row (polyphase: each output phase reads consecutive inputs), so
+// the compiler vectorizes it.
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+
+#include "ops.h"
+#include "upfirdn2d/upfirdn2d.h"
+
+namespace fastgan {
+
+namespace {
+
+using upfirdn2d::Axis;
+
+// Tasks per thread: enough that uneven tasks still balance.
+constexpr int64_t kTasksPerThread = 4;
+// Output rows per task when image planes alone do not give enough tasks: a separable filter
+// recomputes (taps / up) rows of its first pass at each block border, so blocks stay long.
+constexpr int64_t kMinBlockRows = 32;
+
+// acc[i] (=, or += when Accumulate) sum_{t < N} c[t] * rows[t][i], for i < n.
+template <int N, bool Accumulate, typename S, typename T>
+void combine(const S* const* rows, const T* c, int64_t n, T* __restrict__ acc) {
+  const S* r[N];
+  T k[N];
+  for (int t = 0; t < N; ++t) r[t] = rows[t], k[t] = c[t];
+  for (int64_t i = 0; i < n; ++i) {
+    T v = Accumulate ? acc[i] : T(0);
+    for (int t = 0; t < N; ++t) v += k[t] * T(r[t][i]);
+    acc[i] = v;
+  }
+}
+
+// acc[0..n) = sum_{t < count} c[t] * rows[t][0..n): four rows at a time, so that each output
+// element is loaded and stored once per four rows.
+template <typename S, typename T>
+void combine_rows(const S* const* rows, const T* c, int64_t count, int64_t n, T* acc) {
+  if (count == 0) {
+    std::fill(acc, acc + n, T(0));
+    return;
+  }
+  int64_t t = 0;
+  for (; t + 4 <= count; t += 4) {
+    t == 0 ? combine<4, false>(rows, c, n, acc) : combine<4, true>(rows + t, c + t, n, acc);
+  }
+  const int64_t rest = count - t;
+  const bool first = t == 0;
+  if (rest == 1) first ? combine<1, false>(rows + t, c + t, n, acc)
+                       : combine<1, true>(rows + t, c + t, n, acc);
+  if (rest == 2) first ? combine<2, false>(rows + t, c + t, n, acc)
+                       : combine<2, true>(rows + t, c + t, n, acc);
+  if (rest == 3) first ? combine<3, false>(rows + t, c + t, n, acc)
+                       : combine<3, true>(rows + t, c + t, n, acc);
+}
+
+// The 1-D resampling of rows along x for one call's geometry:
+//   out[o] += sum_j fc[j] * z[o * down - pad0 + j],  0 <= o < a.out   (see upfirdn2d.h)
+// A row is handed over as xb[k] = u[first() + k], 0 <= k < len(), zero where the index falls
+// outside [0, in), so the loops have no bounds checks.
+template <typename T>
+class RowFir {
+ public:
+  explicit RowFir(const Axis& a) : a_(a) {
+    first_ = upfirdn2d::first_input(a);
+    len_ = std::max<int64_t>(upfirdn2d::last_input(a) - first_ + 1, 0);
+    lq_ = (len_ + a.down - 1) / a.down;
+  }
+
+  int64_t first() const { return first_; }
+  int64_t len() const { return len_; }
+  // Elements of scratch that apply() uses.
+  int64_t scratch_size() const { return lq_ * a_.down + (a_.out + a_.up - 1) / a_.up; }
+
+  // xb[0..len) from the input row u[0..in), zeros outside.
+  template <typename S>
+  void load(const S* __restrict__ u, T* __restrict__ xb) const {
+    const int64_t lead = std::clamp<int64_t>(-first_, 0, len_);
+    const int64_t stop = std::clamp<int64_t>(a_.in - first_, lead, len_);
+    std::fill(xb, xb + lead, T(0));
+    const S* src = u + (first_ + lead);
+    for (int64_t k = lead; k < stop; ++k) xb[k] = T(src[k - lead]);
+    std::fill(xb + stop, xb + len_, T(0));
+  }
+
+  // The interior of xb that holds u[0..in): margins stay as load() or zero_margins() left them.
+  int64_t interior_begin() const { return std::clamp<int64_t>(-first_, 0, len_); }
+  int64_t interior_end() const { return std::clamp<int64_t>(a_.in - first_, interior_begin(), len_); }
+
+  // out[0..a.out) += the resampled row. fc holds a.taps coefficients in correlation order.
+  void apply(const T* __restrict__ xb, const T* __restrict__ fc, T* __restrict__ out,
+             T* __restrict__ scratch) const {
+    const int64_t n_out = a_.out, up = a_.up, down = a_.down;
+    if (len_ == 0) return;
+
+    // Plain filter: one multiply-add over the row per tap.
+    if (up == 1 && down == 1) {
+      for (int64_t j = 0; j < a_.taps; ++j) axpy(fc[j], xb + j, out, n_out);
+      return;
+    }
+
+    // Decimation: split the row into its `down` phases, scratch[r * lq + q] = xb[q * down + r];
+    // tap j of output o reads xb[o * down + j], i.e. phase j % down at q = o + j / down.
+    if (up == 1) {
+      for (int64_t r = 0; r < down; ++r) {
+        T* phase = scratch + r * lq_;
+        const int64_t n = (len_ - r + down - 1) / down;
+        for (int64_t q = 0; q < n; ++q) phase[q] = xb[q * down + r];
+        std::fill(phase + n, phase + lq_, T(0));
+      }
+      for (int64_t j = 0; j < a_.taps; ++j) {
+        axpy(fc[j], scratch + (j % down) * lq_ + j / down, out, n_out);
+      }
+      return;
+    }
+
+    // Interpolation: the outputs o = ph + up * m of one phase ph use the taps j0 + up * t and
+    // read consecutive inputs; compute each phase contiguously, then interleave.
+    if (down == 1) {
+      T* phase = scratch + lq_ * down;
+      for (int64_t ph = 0; ph < std::min(up, n_out); ++ph) {
+        const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, ph);
+        const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
+        const int64_t n = (n_out - ph + up - 1) / up;
+        if (taps == 0) continue;
+        const T* src = xb + (s.i0 - first_);
+        for (int64_t m = 0; m < n; ++m) phase[m] = fc[s.j0] * src[m];
+        for (int64_t t = 1; t < taps; ++t) axpy(fc[s.j0 + up * t], src + t, phase, n);
+        for (int64_t m = 0; m < n; ++m) out[ph + up * m] += phase[m];
+      }
+      return;
+    }
+
+    // Both factors above 1 (rare): one output at a time.
+    for (int64_t o = 0; o < n_out; ++o) {
+      const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, o);
+      const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
+      const T* src = xb + (s.i0 - first_);
+      T v = T(0);
+      for (int64_t t = 0; t < taps; ++t) v += fc[s.j0 + up * t] * src[t];
+      out[o] += v;
+    }
+  }
+
+ private:
+  static void axpy(T c, const T* __restrict__ src, T* __restrict__ dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += c * src[i];
+  }
+
+  Axis a_;
+  int64_t first_ = 0;  // input index of xb[0]
+  int64_t len_ = 0;    // inputs that some output reads, margins included
+  int64_t lq_ = 0;     // length of one phase of a decimated row
+};
+
+// The input rows (and the coefficients applied to them) that make output row o along y.
+template <typename T>
+int64_t column_taps(const Axis& a, int64_t o, const T* fc, int64_t* rows, T* coefs) {
+  const upfirdn2d::TapStart s = upfirdn2d::tap_start(a, o);
+  const int64_t taps = upfirdn2d::tap_count(a, s.j0);
+  int64_t count = 0;
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t i = s.i0 + t;
+    if (i < 0 || i >= a.in) continue;
+    rows[count] = i;
+    coefs[count] = fc[s.j0 + a.up * t];
+    ++count;
+  }
+  return count;
+}
+
+// Filter coefficients in correlation order (flipped unless flip_filter), times `scale`:
+// [taps_y, taps_x] row-major for a 2-D filter, [taps] for a separable one.
+template <typename T>
+std::vector<T> correlation_filter(const at::Tensor& f, bool flip, double scale) {
+  const at::Tensor fd = f.to(at::kDouble).contiguous();
+  const double* src = fd.const_data_ptr<double>();
+  const int64_t n = fd.numel();
+  std::vector<T> fc(n);
+  // Flipping every axis of a row-major array reverses it.
+  for (int64_t i = 0; i < n; ++i) fc[i] = T((flip ? src[i] : src[n - 1 - i]) * scale);
+  return fc;
+}
+
+template <typename scalar_t>
+void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
+  using T = at::opmath_type<scalar_t>;
+  const Axis ax = p.ax, ay = p.ay;
+  const int64_t planes = p.x.size(0) * p.x.size(1);
+  const int64_t in_plane = ay.in * ax.in, out_plane = ay.out * ax.out;
+  const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
+  scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+  const RowFir<T> fir(ax);
+
+  // Separable filters run the pass that yields fewer rows for the other pass first: x first
+  // when the output has at least as many rows as the input (the x pass then sees the input rows).
+  const bool x_first = !p.separable || ay.out >= ay.in;
+  // The gain is folded into the coefficients of the last pass.
+  const std::vector<T> fc_last = correlation_filter<T>(p.f, p.flip_filter, p.gain);
+  const std::vector<T> fc_plain = correlation_filter<T>(p.f, p.flip_filter, 1.0);
+  const T* fcx = (p.separable && x_first) ? fc_plain.data() : fc_last.data();
+  const T* fcy = (p.separable && !x_first) ? fc_plain.data() : fc_last.data();
+
+  // Tasks: (plane, block of output rows).
+  const int64_t want = kTasksPerThread * at::get_num_threads();
+  int64_t rows_per_block = ay.out;
+  if (planes < want) {
+    const int64_t blocks = (want + planes - 1) / planes;
+    rows_per_block = std::max((ay.out + blocks - 1) / blocks, std::min(kMinBlockRows, ay.out));
+  }
+  const int64_t blocks = (ay.out + rows_per_block - 1) / rows_per_block;
+
+  at::parallel_for(0, planes * blocks, 1, [&](int64_t task0, int64_t task1) {
+    // Per-thread scratch.
+    std::vector<T> xb(fir.len()), scratch(fir.scratch_size()), acc(ax.out);
+    std::vector<int64_t> rows(ay.taps);
+    std::vector<T> coefs(ay.taps);
+    std::vector<const T*> row_ptrs(ay.taps);
+    std::vector<const scalar_t*> in_ptrs(ay.taps);
+    std::vector<T> mid;  // first-pass rows of a separable filter
+
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t plane = task / blocks;
+      const int64_t oy0 = (task % blocks) * rows_per_block;
+      const int64_t oy1 = std::min(oy0 + rows_per_block, ay.out);
+      const scalar_t* xplane = xp + plane * in_plane;
+      scalar_t* yplane = yp + plane * out_plane;
+
+      // The output row goes straight to y when y holds the arithmetic type.
+      auto out_row = [&](int64_t oy) -> T* {
+        if constexpr (std::is_same_v<T, scalar_t>) return yplane + oy * ax.out;
+        return acc.data();
+      };
+      auto store_row = [&](int64_t oy, const T* row) {
+        if constexpr (!std::is_same_v<T, scalar_t>) {
+          scalar_t* dst = yplane + oy * ax.out;
+          for (int64_t i = 0; i < ax.out; ++i) dst[i] = scalar_t(row[i]);
+        }
+      };
+
+      if (!p.separable) {
+        // 2-D filter: each output row sums the x-resampled input rows its filter rows reach.
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          T* out = out_row(oy);
+          std::fill(out, out + ax.out, T(0));
+          const upfirdn2d::TapStart s = upfirdn2d::tap_start(ay, oy);
+          const int64_t taps = upfirdn2d::tap_count(ay, s.j0);
+          for (int64_t t = 0; t < taps; ++t) {
+            const int64_t iy = s.i0 + t;
+            if (iy < 0 || iy >= ay.in) continue;
+            fir.load(xplane + iy * ax.in, xb.data());
+            fir.apply(xb.data(), fcx + (s.j0 + ay.up * t) * ax.taps, out, scratch.data());
+          }
+          store_row(oy, out);
+        }
+      } else if (x_first) {
+        // Separable, x pass first: resample the input rows this block needs into `mid`.
+        const upfirdn2d::TapStart s0 = upfirdn2d::tap_start(ay, oy0);
+        const upfirdn2d::TapStart s1 = upfirdn2d::tap_start(ay, oy1 - 1);
+        const int64_t iy0 = std::max<int64_t>(s0.i0, 0);
+        const int64_t iy1 = std::min(s1.i0 + upfirdn2d::tap_count(ay, s1.j0), ay.in);
+        const int64_t n_mid = std::max<int64_t>(iy1 - iy0, 0);
+        mid.resize(n_mid * ax.out);
+        for (int64_t r = 0; r < n_mid; ++r) {
+          T* m = mid.data() + r * ax.out;
+          std::fill(m, m + ax.out, T(0));
+          fir.load(xplane + (iy0 + r) * ax.in, xb.data());
+          fir.apply(xb.data(), fcx, m, scratch.data());
+        }
+        // Then filter along y.
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          const int64_t count = column_taps(ay, oy, fcy, rows.data(), coefs.data());
+          for (int64_t t = 0; t < count; ++t) {
+            row_ptrs[t] = mid.data() + (rows[t] - iy0) * ax.out;
+          }
+          T* out = out_row(oy);
+          combine_rows(row_ptrs.data(), coefs.data(), count, ax.out, out);
+          store_row(oy, out);
+        }
+      } else {
+        // Separable, y pass first: combine input rows into the interior of xb (its margins
+        // stay zero), then resample along x.
+        std::fill(xb.begin(), xb.end(), T(0));
+        T* interior = xb.data() + fir.interior_begin();
+        const int64_t n_in = fir.interior_end() - fir.interior_begin();
+        const int64_t skip = std::max<int64_t>(fir.first(), 0);  // input column of interior[0]
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          const int64_t count = column_taps(ay, oy, fcy, rows.data(), coefs.data());
+          for (int64_t t = 0; t < count; ++t) in_ptrs[t] = xplane + rows[t] * ax.in + skip;
+          combine_rows(in_ptrs.data(), coefs.data(), count, n_in, interior);
+          T* out = out_row(oy);
+          std::fill(out, out + ax.out, T(0));
+          fir.apply(xb.data(), fcx, out, scratch.data());
+          store_row(oy, out);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                             int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                             int64_t pady0, int64_t pady1, bool flip_filter, double gain,
+                             bool allow_half) {
+  // Device, then dtype, then shapes and values.
+  TORCH_CHECK(f.device() == x.device(), "upfirdn2d: f must be on the device of x (", x.device(),
+              "), got ", f.device());
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16 ||
+                  (allow_half && dtype == at::kHalf),
+              "upfirdn2d: x must be float32, float64, bfloat16", allow_half ? " or float16" : "",
+              " on ", x.device().type(), ", got ", dtype);
+  TORCH_CHECK(at::isFloatingType(f.scalar_type()), "upfirdn2d: f must be a floating tensor, got ",
+              f.scalar_type());
+  TORCH_CHECK(x.dim() == 4, "upfirdn2d: x must be 4-D [N, C, H, W], got ", x.dim(), "-D");
+  TORCH_CHECK(f.dim() == 1 || f.dim() == 2, "upfirdn2d: f must be 1-D or 2-D, got ", f.dim(),
+              "-D");
+  TORCH_CHECK(f.numel() > 0, "upfirdn2d: f must not be empty, got shape ", f.sizes());
+  TORCH_CHECK(upx >= 1 && upy >= 1, "upfirdn2d: up must be >= 1, got (", upx, ", ", upy, ")");
+  TORCH_CHECK(downx >= 1 && downy >= 1, "upfirdn2d: down must be >= 1, got (", downx, ", ",
+              downy, ")");
+
+  Upfirdn2dPlan p;
+  p.separable = f.dim() == 1;
+  const int64_t fw = f.size(-1), fh = f.size(0);
+  p.ax = {x.size(3), upfirdn2d::out_size(x.size(3), upx, downx, padx0, padx1, fw), upx, downx,
+          padx0, fw};
+  p.ay = {x.size(2), upfirdn2d::out_size(x.size(2), upy, downy, pady0, pady1, fh), upy, downy,
+          pady0, fh};
+  TORCH_CHECK(p.ax.out >= 1 && p.ay.out >= 1,
+              "upfirdn2d: padding leaves an empty output: (in * up + pad0 + pad1 - taps) // down"
+              " + 1 must be >= 1 along x and y, got ", p.ax.out, " along x and ", p.ay.out,
+              " along y");
+  p.x = x.contiguous();
+  p.f = f.contiguous();
+  p.flip_filter = flip_filter;
+  p.gain = gain;
+  p.channels_last = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  return p;
+}
+
+at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p) {
+  return at::empty({p.x.size(0), p.x.size(1), p.ay.out, p.ax.out}, p.x.options());
+}
+
+at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                         int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+  TORCH_CHECK(x.device().is_cpu(), "upfirdn2d_cpu: x must be a CPU tensor, got ", x.device());
+  const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
+                                         pady1, flip_filter, gain, true);
+  at::Tensor y = upfirdn2d_output(p);
+  if (y.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "upfirdn2d_cpu",
+                                    [&] { upfirdn2d_cpu_impl<scalar_t>(p, y); });
+  }
+  return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
+}
+
+}  // namespace fastgan
