@@ -172,7 +172,7 @@ def _register() -> None:
     def empty_like_layout(t, shape):
         channels_last = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        return t.new_empty(shape, memory_format=fmt)
+        return torch.empty(shape, dtype=t.dtype, device=t.device, memory_format=fmt)
 
     @torch.library.register_fake("fastgan::filtered_lrelu")
     def _(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, write_signs):
