@@ -186,8 +186,10 @@ class BandRunner {
     const int64_t md = filtered_lrelu::ceil_div(width, ax.down);
     up_len_ = ax.up * mu;
     down_len_ = ax.down * md;
-    const int64_t codes_len =
-        std::max(up_len_, filtered_lrelu::ceil_div(width, 4) * 4) + filtered_lrelu::kCodesPerByte;
+    // Codes are packed up to the band's owned end (band * down), which passes the computed
+    // width where down > taps_down.
+    const int64_t owned = std::min(kBandOutputs, ax.out) * ax.down;
+    const int64_t codes_len = std::max({up_len_, width, owned}) + 2 * filtered_lrelu::kCodesPerByte;
     x_len_ = mu + (ax.taps_up + ax.up) / ax.up + 2;
     slots_ = filtered_lrelu::ceil_div(k.ay.taps_up, k.ay.up) + 1;
     row_cache_.assign(slots_ * (k.w1_separable ? up_len_ : x_len_), opmath_t(0));
