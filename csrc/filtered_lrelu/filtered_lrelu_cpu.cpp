@@ -309,9 +309,13 @@ class BandRunner {
     uint8_t* __restrict__ codes = codes_.data();
     const auto s = k_.s;
     if (k_.clamp) {
-      for (int64_t e = 0; e < up_len_; ++e) mid[e] = filtered_lrelu::act_forward<true>(mid[e], s, &codes[e]);
+      for (int64_t e = 0; e < up_len_; ++e) {
+        mid[e] = filtered_lrelu::act_forward<true>(mid[e], s, &codes[e]);
+      }
     } else {
-      for (int64_t e = 0; e < up_len_; ++e) mid[e] = filtered_lrelu::act_forward<false>(mid[e], s, &codes[e]);
+      for (int64_t e = 0; e < up_len_; ++e) {
+        mid[e] = filtered_lrelu::act_forward<false>(mid[e], s, &codes[e]);
+      }
     }
     if (sign_plane_ == nullptr) return;
 

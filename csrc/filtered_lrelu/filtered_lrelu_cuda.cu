@@ -84,7 +84,8 @@ __global__ void core_kernel(Params<scalar_t, opmath_t> k) {
   opmath_t* s_hup = s_in + k.in_max_h * k.in_max_w;
   opmath_t* s_mid = s_hup + (k.w1_separable ? k.in_max_h * k.mid_max_w : 0);
   opmath_t* s_vd = s_mid + k.mid_max_h * k.mid_max_w;
-  uint8_t* s_codes = reinterpret_cast<uint8_t*>(s_vd + (k.w2_separable ? k.tile * k.mid_max_w : 0));
+  uint8_t* s_codes =
+      reinterpret_cast<uint8_t*>(s_vd + (k.w2_separable ? k.tile * k.mid_max_w : 0));
   const int tid = threadIdx.x, nthreads = blockDim.x;
 
   for (int i = tid; i < k.w1_numel; i += nthreads) s_w1[i] = k.w1[i];
@@ -97,7 +98,8 @@ __global__ void core_kernel(Params<scalar_t, opmath_t> k) {
   const int ny = int(ay.out - oy0 < k.tile ? ay.out - oy0 : k.tile);
   const int nx = int(ax.out - ox0 < k.tile ? ax.out - ox0 : k.tile);
   const int64_t my0 = oy0 * ay.down, mx0 = ox0 * ax.down;
-  const int mh = int((ny - 1) * ay.down + ay.taps_down), mw = int((nx - 1) * ax.down + ax.taps_down);
+  const int mh = int((ny - 1) * ay.down + ay.taps_down);
+  const int mw = int((nx - 1) * ax.down + ax.taps_down);
   const int64_t iy0 = flr::ceil_div(my0 - ay.pad, ay.up), ix0 = flr::ceil_div(mx0 - ax.pad, ax.up);
   const int ih = int(flr::floor_div(my0 + mh + ay.taps_up - 2 - ay.pad, ay.up) - iy0 + 1);
   const int iw = int(flr::floor_div(mx0 + mw + ax.taps_up - 2 - ax.pad, ax.up) - ix0 + 1);

@@ -109,7 +109,9 @@ def filtered_lrelu(
                 f"filtered_lrelu: b must be 1-D of length x.shape[1] = {x.shape[1]}, got {shape}"
             )
         if b.dtype != x.dtype:
-            raise TypeError(f"filtered_lrelu: b must have the dtype of x ({x.dtype}), got {b.dtype}")
+            raise TypeError(
+                f"filtered_lrelu: b must have the dtype of x ({x.dtype}), got {b.dtype}"
+            )
     for name, value in (("up", up), ("down", down)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"filtered_lrelu: {name} must be an int >= 1, got {value!r}")
@@ -143,7 +145,9 @@ def _filter(name: str, f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     if f is None:
         return torch.ones([1], dtype=torch.float32, device=x.device)
     if not isinstance(f, torch.Tensor):
-        raise TypeError(f"filtered_lrelu: {name} must be a torch.Tensor or None, got {type(f).__name__}")
+        raise TypeError(
+            f"filtered_lrelu: {name} must be a torch.Tensor or None, got {type(f).__name__}"
+        )
     if f.ndim not in (1, 2) or f.numel() == 0:
         raise ValueError(
             f"filtered_lrelu: {name} must be a non-empty 1-D (separable) or 2-D filter, "

@@ -96,7 +96,9 @@ def assert_close(native, ref, tol, what):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name,layer", stylegan3_layers(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "name,layer", stylegan3_layers(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_stylegan3_layers_match_reference(device, name, layer):
     fu = lowpass(layer["taps_up"], device=device) if layer["taps_up"] else None
     shape = layer["fd_shape"]
