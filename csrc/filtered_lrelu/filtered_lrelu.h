@@ -131,8 +131,9 @@ FASTGAN_HD T act_forward(T v, const ActScalars<T>& s, uint8_t* code) {
   T y = (positive ? v : negative) * s.gain;
   uint8_t c = positive ? uint8_t(0) : kNegative;
   if constexpr (Clamp) {
-    const bool inside = y >= -s.clamp && y <= s.clamp;
-    c = inside ? c : uint8_t(c | kClamped);
+    // `&`, not `&&`: both comparisons always run, so the compiler needs no branch.
+    const bool inside = (y >= -s.clamp) & (y <= s.clamp);
+    c = uint8_t(c | (inside ? uint8_t(0) : kClamped));
     y = s.clamp < y ? s.clamp : y;
     y = -s.clamp > y ? -s.clamp : y;
   }
