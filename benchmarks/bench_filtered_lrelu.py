@@ -6,9 +6,9 @@ upfirdn2d), and the bytes autograd saves for backward at most 1/8 of the composi
 reported: the peak memory of one forward+backward, as the rise of a fresh process's resident
 set over the inputs (CPU), or torch.cuda.max_memory_allocated (CUDA).
 
-Cases: a 36x36 synthesis layer (4x512x36x36, up 2, down 2, 12-tap filters, config T), the same
-with config R's 2-D radial down filter, and the high-resolution end (up 4 with 24 taps at
-148x148, and up 2 at 276x276) with channels cut to fit a 2-core, 24 GB machine.
+Cases: a 36x36 synthesis layer (4x512x38x38, up 2, down 2, 12-tap filters, config T), config
+R's 36x36 layer with a non-separable 12x12 down filter, and the high-resolution end (up 4 with
+24 taps at 148x148, up 2 at 276x276) with channels cut to fit a 2-core, 24 GB machine.
 
     python -m benchmarks.bench_filtered_lrelu [--device cpu] [--min-run-time 1] [--json PATH]
 """
