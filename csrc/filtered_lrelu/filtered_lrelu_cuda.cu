@@ -223,7 +223,8 @@ __global__ void core_kernel(Params<scalar_t, opmath_t> k) {
 
 void run_core_cuda(const FilteredLReluPlan& p, at::Tensor& out) {
   if (out.numel() == 0) return;
-  const bool codes = p.mode == Mode::kForward && p.signs.defined();
+  // The forward kernel writes codes to shared memory whether or not it stores them.
+  const bool codes = p.mode == Mode::kForward;
   const auto stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(
