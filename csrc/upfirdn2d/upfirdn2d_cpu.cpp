@@ -3,9 +3,9 @@
 // Work is split into tasks of (image plane, block of output rows), run in parallel. Within a
 // task a 2-D filter is applied row by row: every output row is a sum, over the filter rows that
 // reach an input row, of a 1-D resampling of that input row. A separable filter runs as two 1-D
-// passes, and the pass that changes the number of rows less runs first. Every inner loop is a
-// contiguous multiply-add over a row (polyphase: each output phase reads consecutive inputs), so
-// the compiler vectorizes it.
+// passes: along x first, unless the y pass reduces the rows (then y first, so that x sees fewer
+// rows). Every inner loop is a contiguous multiply-add over a row (polyphase: each output phase
+// reads consecutive inputs), so the compiler vectorizes it.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -121,6 +121,18 @@ class RowFir {
     // phase r of the row: split[r * lq + q] = row[q * down + r]
     T* split = row + len_;
     const int64_t down = a_.down;
+    if (down == 2) {
+      // The common case with a constant stride, which the compiler vectorizes with shuffles.
+      T* __restrict__ even = split;
+      T* __restrict__ odd = split + lq_;
+      const int64_t pairs = len_ / 2;
+      for (int64_t q = 0; q < pairs; ++q) {
+        even[q] = row[2 * q];
+        odd[q] = row[2 * q + 1];
+      }
+      if (len_ % 2) even[pairs] = row[len_ - 1], odd[pairs] = T(0);
+      return split;
+    }
     for (int64_t r = 0; r < down; ++r) {
       T* phase = split + r * lq_;
       const int64_t n = (len_ - r + down - 1) / down;

@@ -5,12 +5,14 @@
 // then each thread sums the taps of its outputs from there. Specialisations fix the common
 // factors (up or down by 2, or none) at compile time; a generic kernel (one thread per output,
 // reading global memory) serves filters or factors whose tile would not fit in shared memory.
-// A separable filter runs as two passes of the 2-D kernel, with filters [1, ft] and [ft, 1].
+// A separable filter runs as two passes of the 2-D kernel, with filters [1, ft] and [ft, 1];
+// the image between the passes is kept in the arithmetic type (float for half types).
 #include <algorithm>
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -32,10 +34,10 @@ constexpr int64_t kSharedBytes = 48 * 1024;
 // Most blocks along the grid's z axis (planes beyond it are looped over).
 constexpr int64_t kMaxGridZ = 65535;
 
-template <typename scalar_t, typename opmath_t>
+template <typename in_t, typename out_t, typename opmath_t>
 struct Params {
-  const scalar_t* x;  // input [planes, ay.in, ax.in], contiguous
-  scalar_t* y;        // output [planes, ay.out, ax.out], contiguous
+  const in_t* x;      // input [planes, ay.in, ax.in], contiguous
+  out_t* y;           // output [planes, ay.out, ax.out], contiguous
   const opmath_t* f;  // filter [ay.taps, ax.taps], correlation order, gain included
   int64_t planes;     // N * C
   Axis ax;            // resampling along W
@@ -60,8 +62,9 @@ __device__ __forceinline__ upfirdn2d::TapStart tap_start(int64_t o, int64_t up, 
   return {j0, upfirdn2d::floor_div(s + j0, up)};
 }
 
-template <typename scalar_t, typename opmath_t, int UpX, int UpY, int DownX, int DownY>
-__global__ void tiled_kernel(Params<scalar_t, opmath_t> p) {
+template <typename in_t, typename out_t, typename opmath_t, int UpX, int UpY, int DownX,
+          int DownY>
+__global__ void tiled_kernel(Params<in_t, out_t, opmath_t> p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   opmath_t* sf = reinterpret_cast<opmath_t*>(smem_raw);  // filter [ay.taps * ax.taps]
   const int fw = static_cast<int>(p.ax.taps), fh = static_cast<int>(p.ay.taps);
@@ -78,8 +81,8 @@ __global__ void tiled_kernel(Params<scalar_t, opmath_t> p) {
   const int tile_n = p.tile_w * p.tile_h, in_n = p.in_w * p.in_h;
 
   for (int64_t plane = blockIdx.z; plane < p.planes; plane += gridDim.z) {
-    const scalar_t* xp = p.x + plane * p.ay.in * p.ax.in;
-    scalar_t* yp = p.y + plane * p.ay.out * p.ax.out;
+    const in_t* xp = p.x + plane * p.ay.in * p.ax.in;
+    out_t* yp = p.y + plane * p.ay.out * p.ax.out;
 
     // Stage the input tile, zeros outside the image. Flat index i = r * in_w + c.
     __syncthreads();
@@ -106,22 +109,22 @@ __global__ void tiled_kernel(Params<scalar_t, opmath_t> p) {
           acc += frow[jx] * xrow[rx];
         }
       }
-      yp[oy * p.ax.out + ox] = scalar_t(acc);
+      yp[oy * p.ax.out + ox] = out_t(acc);
     }
   }
 }
 
 // One thread per output pixel, grid-stride, 64-bit flat index
 // i = ((plane * ay.out) + oy) * ax.out + ox.
-template <typename scalar_t, typename opmath_t>
-__global__ void generic_kernel(Params<scalar_t, opmath_t> p) {
+template <typename in_t, typename out_t, typename opmath_t>
+__global__ void generic_kernel(Params<in_t, out_t, opmath_t> p) {
   const int64_t total = p.planes * p.ay.out * p.ax.out;
   const int64_t stride = int64_t(blockDim.x) * gridDim.x;
   const int fw = static_cast<int>(p.ax.taps), fh = static_cast<int>(p.ay.taps);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t ox = i % p.ax.out, oy = (i / p.ax.out) % p.ay.out;
     const int64_t plane = i / (p.ax.out * p.ay.out);
-    const scalar_t* xp = p.x + plane * p.ay.in * p.ax.in;
+    const in_t* xp = p.x + plane * p.ay.in * p.ax.in;
     const upfirdn2d::TapStart ty = upfirdn2d::tap_start(p.ay, oy);
     const upfirdn2d::TapStart tx = upfirdn2d::tap_start(p.ax, ox);
     opmath_t acc = 0;
@@ -134,7 +137,7 @@ __global__ void generic_kernel(Params<scalar_t, opmath_t> p) {
         acc += p.f[jy * fw + jx] * opmath_t(xp[iy * p.ax.in + ix]);
       }
     }
-    p.y[i] = scalar_t(acc);
+    p.y[i] = out_t(acc);
   }
 }
 
@@ -162,60 +165,72 @@ int64_t input_span(const Axis& a, int64_t tile) {
   return ((tile - 1) * a.down + a.taps - 1) / a.up + 2;
 }
 
-// Runs one 2-D filter pass: y = upfirdn2d(x) with the plan's geometry and filter.
-at::Tensor run_pass(const Upfirdn2dPlan& p) {
-  at::Tensor y = upfirdn2d_output(p);
-  if (y.numel() == 0) return y;
-  const auto op_dtype = at::toOpMathType(p.x.scalar_type());
-  // Correlation order: flip both axes unless flip_filter; fold in the gain.
-  at::Tensor fc = (p.flip_filter ? p.f : p.f.flip({0, 1})).to(op_dtype).mul(p.gain).contiguous();
-  const int64_t planes = p.x.size(0) * p.x.size(1);
+// Launches the tiled kernel where its tile fits in shared memory, else the generic one.
+// fc: the filter [ay.taps, ax.taps] in correlation order, gain included, in opmath_t.
+template <typename in_t, typename out_t, typename opmath_t>
+void launch(const Upfirdn2dPlan& p, const at::Tensor& fc, at::Tensor& y) {
   const auto stream = c10::cuda::getCurrentCUDAStream();
+  Params<in_t, out_t, opmath_t> k;
+  k.x = p.x.const_data_ptr<in_t>();
+  k.y = y.mutable_data_ptr<out_t>();
+  k.f = fc.const_data_ptr<opmath_t>();
+  k.planes = p.x.size(0) * p.x.size(1);
+  k.ax = p.ax;
+  k.ay = p.ay;
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, p.x.scalar_type(), "upfirdn2d_cuda", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        Params<scalar_t, opmath_t> k;
-        k.x = p.x.const_data_ptr<scalar_t>();
-        k.y = y.mutable_data_ptr<scalar_t>();
-        k.f = fc.const_data_ptr<opmath_t>();
-        k.planes = planes;
-        k.ax = p.ax;
-        k.ay = p.ay;
+  // The largest tile (up to kTile square) whose staged input and filter fit.
+  int64_t tw = std::min<int64_t>(kTile, p.ax.out), th = std::min<int64_t>(kTile, p.ay.out);
+  auto shared_bytes = [&] {
+    return (input_span(p.ax, tw) * input_span(p.ay, th) + p.ax.taps * p.ay.taps) *
+           int64_t(sizeof(opmath_t));
+  };
+  while (shared_bytes() > kSharedBytes && (tw > 4 || th > 4)) {
+    tw = std::max<int64_t>(tw / 2, 1), th = std::max<int64_t>(th / 2, 1);
+  }
+  const int64_t tiles_x = (p.ax.out + tw - 1) / tw, tiles_y = (p.ay.out + th - 1) / th;
+  if (shared_bytes() <= kSharedBytes && tiles_y <= kMaxGridZ) {
+    k.tile_w = static_cast<int>(tw);
+    k.tile_h = static_cast<int>(th);
+    k.in_w = static_cast<int>(input_span(p.ax, tw));
+    k.in_h = static_cast<int>(input_span(p.ay, th));
+    const dim3 grid(static_cast<unsigned>(tiles_x), static_cast<unsigned>(tiles_y),
+                    static_cast<unsigned>(std::min(k.planes, kMaxGridZ)));
+    const size_t smem = static_cast<size_t>(shared_bytes());
+    dispatch_factors(p.ax, p.ay, [&](auto ux, auto uy, auto dx, auto dy) {
+      tiled_kernel<in_t, out_t, opmath_t, decltype(ux)::value, decltype(uy)::value,
+                   decltype(dx)::value, decltype(dy)::value><<<grid, kThreads, smem, stream>>>(k);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return;
+  }
+  k.tile_w = k.tile_h = k.in_w = k.in_h = 0;
+  const int64_t total = k.planes * p.ay.out * p.ax.out;
+  const int blocks = static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65536));
+  generic_kernel<in_t, out_t, opmath_t><<<blocks, kThreads, 0, stream>>>(k);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
 
-        // The largest tile (up to kTile square) whose staged input and filter fit.
-        int64_t tw = std::min<int64_t>(kTile, p.ax.out), th = std::min<int64_t>(kTile, p.ay.out);
-        auto shared_bytes = [&] {
-          return (input_span(p.ax, tw) * input_span(p.ay, th) + p.ax.taps * p.ay.taps) *
-                 int64_t(sizeof(opmath_t));
-        };
-        while (shared_bytes() > kSharedBytes && (tw > 4 || th > 4)) {
-          tw = std::max<int64_t>(tw / 2, 1), th = std::max<int64_t>(th / 2, 1);
-        }
-        const int64_t tiles_x = (p.ax.out + tw - 1) / tw, tiles_y = (p.ay.out + th - 1) / th;
-        if (shared_bytes() <= kSharedBytes && tiles_y <= kMaxGridZ) {
-          k.tile_w = static_cast<int>(tw);
-          k.tile_h = static_cast<int>(th);
-          k.in_w = static_cast<int>(input_span(p.ax, tw));
-          k.in_h = static_cast<int>(input_span(p.ay, th));
-          const dim3 grid(static_cast<unsigned>(tiles_x), static_cast<unsigned>(tiles_y),
-                          static_cast<unsigned>(std::min(planes, kMaxGridZ)));
-          const size_t smem = static_cast<size_t>(shared_bytes());
-          dispatch_factors(p.ax, p.ay, [&](auto ux, auto uy, auto dx, auto dy) {
-            tiled_kernel<scalar_t, opmath_t, decltype(ux)::value, decltype(uy)::value,
-                         decltype(dx)::value, decltype(dy)::value>
-                <<<grid, kThreads, smem, stream>>>(k);
-            C10_CUDA_KERNEL_LAUNCH_CHECK();
-          });
-          return;
-        }
-        k.tile_w = k.tile_h = k.in_w = k.in_h = 0;
-        const int64_t total = planes * p.ay.out * p.ax.out;
-        const int blocks = static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads,
-                                                              65536));
-        generic_kernel<scalar_t, opmath_t><<<blocks, kThreads, 0, stream>>>(k);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
+// Runs one 2-D filter pass, y = upfirdn2d(x), for images of `dtype`; the input (in_op) or the
+// output (out_op) may be held in dtype's arithmetic type instead.
+at::Tensor run_pass(const Upfirdn2dPlan& p, at::ScalarType dtype, bool in_op, bool out_op) {
+  const auto op_dtype = at::toOpMathType(dtype);
+  at::Tensor y = at::empty({p.x.size(0), p.x.size(1), p.ay.out, p.ax.out},
+                           p.x.options().dtype(out_op ? op_dtype : dtype));
+  if (y.numel() == 0) return y;
+  // Correlation order: flip both axes unless flip_filter; fold in the gain.
+  const at::Tensor fc =
+      (p.flip_filter ? p.f : p.f.flip({0, 1})).to(op_dtype).mul(p.gain).contiguous();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "upfirdn2d_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    if (in_op) {
+      launch<opmath_t, scalar_t, opmath_t>(p, fc, y);
+    } else if (out_op) {
+      launch<scalar_t, opmath_t, opmath_t>(p, fc, y);
+    } else {
+      launch<scalar_t, scalar_t, opmath_t>(p, fc, y);
+    }
+  });
   return y;
 }
 
@@ -228,9 +243,10 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx,
   const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
                                          pady1, flip_filter, gain, true);
   const c10::cuda::CUDAGuard guard(x.device());
+  const auto dtype = x.scalar_type();
   at::Tensor y;
   if (!p.separable) {
-    y = run_pass(p);
+    y = run_pass(p, dtype, false, false);
   } else {
     // Along x with [1, ft] (no gain), then along y with [ft, 1] (the gain).
     const int64_t taps = p.f.size(0);
@@ -239,14 +255,14 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx,
     px.f = p.f.view({1, taps});
     px.ay = {p.ay.in, p.ay.in, 1, 1, 0, 1};
     px.gain = 1.0;
-    const at::Tensor mid = run_pass(px);
+    const at::Tensor mid = run_pass(px, dtype, false, true);
     Upfirdn2dPlan py = px;
     py.x = mid;
     py.f = p.f.view({taps, 1});
     py.ax = {p.ax.out, p.ax.out, 1, 1, 0, 1};
     py.ay = p.ay;
     py.gain = p.gain;
-    y = run_pass(py);
+    y = run_pass(py, dtype, true, false);
   }
   return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
 }

@@ -35,3 +35,6 @@ main.add_command(generate)
 from fastgan.cli.eval import eval_  # noqa: E402
 
 main.add_command(eval_)
+from fastgan.cli.translate import translate  # noqa: E402
+
+main.add_command(translate)

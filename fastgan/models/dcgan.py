@@ -8,6 +8,7 @@ from the resolution: R = r0 * 2**k with a start size r0 in 4..7 (28 = 7 * 2**2, 
 Both networks are split into the pieces that CoGAN shares or keeps per domain:
 `GeneratorBody` (z -> features at R/2) + `ToImage` (features -> image at R), and
 `FromImage` (image -> features at R/2) + `DiscriminatorBody` (features -> logit).
+G takes a label as an embedding joined to z, D as one-hot channels joined to the image.
 """
 
 import torch
@@ -138,19 +139,16 @@ class FromImage(nn.Module):
 
 
 class DiscriminatorBody(nn.Module):
-    """Features [N, ch[-1], R/2, R/2] (+ label c [N]) -> logits [N].
+    """Features [N, ch[-1], R/2, R/2] -> logits [N].
 
     k-1 strided convolutions (4x4, stride 2) with batch norm and LeakyReLU 0.2 down to r0,
-    then a linear output; a label adds the projection term <embed(c), h> (Miyato & Koyama 2018).
+    then a linear output.
     """
 
-    def __init__(
-        self, *, resolution: int, base: int, max_channels: int, num_classes: int = 0
-    ) -> None:
+    def __init__(self, *, resolution: int, base: int, max_channels: int) -> None:
         super().__init__()
         self.r0, k = stage_plan(resolution)
         self.channels = stage_channels(k, base, max_channels)  # smallest map first
-        self.num_classes = num_classes
 
         # Down blocks: from the R/2 map to the r0 map.
         blocks = []
@@ -163,27 +161,16 @@ class DiscriminatorBody(nn.Module):
                 )
             )
         self.blocks = nn.ModuleList(blocks)
+        self.out = nn.Linear(self.channels[0] * self.r0 * self.r0, 1)
 
-        # Output: a linear logit plus the label projection.
-        features = self.channels[0] * self.r0 * self.r0
-        self.out = nn.Linear(features, 1)
-        self.project = nn.Embedding(num_classes, features) if num_classes else None
-        if self.project is not None:
-            nn.init.normal_(self.project.weight, std=0.02)
-
-    def forward(self, h: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """h [N, ch[-1], R/2, R/2], c [N] int64 (only when conditional) -> logits [N]."""
-        check_label(c, self.num_classes, len(h))
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h [N, ch[-1], R/2, R/2] -> logits [N]."""
         for block in self.blocks:
             h = block(h)
-        h = h.flatten(1)  # [N, ch0 * r0 * r0]
-        logits = self.out(h).squeeze(1)
-        if self.project is not None:
-            logits = logits + (self.project(c) * h).sum(dim=1)
-        return logits
+        return self.out(h.flatten(1)).squeeze(1)  # from [N, ch0 * r0 * r0]
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, r0={self.r0}"
+        return f"r0={self.r0}"
 
 
 def init_weights(module: nn.Module) -> None:
@@ -231,7 +218,11 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: images [N, C, R, R] (+ c [N]) -> logits [N]."""
+    """DCGAN discriminator: images [N, C, R, R] (+ c [N]) -> logits [N].
+
+    A label enters as `num_classes` one-hot input channels joined to the image, so every
+    layer sees it (the conditional GAN of Mirza & Osindero with DCGAN layers).
+    """
 
     def __init__(
         self,
@@ -243,13 +234,21 @@ class Discriminator(nn.Module):
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        self.body = DiscriminatorBody(
-            resolution=resolution, base=base, max_channels=max_channels, num_classes=num_classes
-        )
-        self.from_image = FromImage(channels=channels, out_channels=self.body.channels[-1])
+        if channels < 1 or num_classes < 0:
+            raise ValueError(f"channels must be >= 1 and num_classes >= 0, got {channels}, "
+                             f"{num_classes}")
+        self.num_classes = num_classes
+        self.body = DiscriminatorBody(resolution=resolution, base=base, max_channels=max_channels)
+        self.from_image = FromImage(channels=channels + num_classes,
+                                    out_channels=self.body.channels[-1])
         init_weights(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(self.from_image(x), c)
+        check_label(c, self.num_classes, len(x))
+        if self.num_classes:
+            onehot = nn.functional.one_hot(c, self.num_classes).to(x.dtype)  # [N, K]
+            x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
+        return self.body(self.from_image(x))
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}"

@@ -2,12 +2,14 @@
 
 from fastgan.training.recipe import Recipe
 from fastgan.training.recipes.cogan import CoGANRecipe
+from fastgan.training.recipes.cyclegan import CycleGANRecipe
 from fastgan.training.recipes.dcgan import CGANRecipe, DCGANRecipe
 
 RECIPES: dict[str, type[Recipe]] = {
     "dcgan": DCGANRecipe,
     "cgan": CGANRecipe,
     "cogan": CoGANRecipe,
+    "cyclegan": CycleGANRecipe,
 }
 
 
