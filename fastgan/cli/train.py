@@ -18,6 +18,8 @@ def _fresh_dir(root: Path, name: str) -> Path:
 
 
 @click.command()
+@click.argument("model_name", metavar="[MODEL]", required=False,
+                type=click.Choice(sorted(RECIPES)))
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="A named set of values.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A YAML or JSON file of config values (applied after the preset).")
@@ -53,9 +55,15 @@ def _fresh_dir(root: Path, name: str) -> Path:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads of torch (default: torch's choice). On a CPU shared with other "
                    "work, 1 thread can be several times faster than 2.")
-def train(preset, config_file, options, name, runs_dir, resume, progress, threads,
+def train(model_name, preset, config_file, options, name, runs_dir, resume, progress, threads,
           **flags) -> None:
-    """Train a GAN and write samples, curves, checkpoints and metrics under RUNS_DIR/NAME."""
+    """Train a GAN and write samples, curves, checkpoints and metrics under RUNS_DIR/NAME.
+
+    MODEL (or --model) is the model family, e.g. `fastgan train cyclegan --data PATH`."""
+    if model_name is not None:
+        if flags.get("model") not in (None, model_name):
+            raise click.UsageError(f"MODEL is {model_name!r} but --model is {flags['model']!r}")
+        flags["model"] = model_name
     import torch
 
     if threads is not None:
@@ -91,6 +99,8 @@ def train(preset, config_file, options, name, runs_dir, resume, progress, thread
         result = run_training(config, run_dir, resume=resume, progress=progress)
     except NonFiniteLossError as error:
         raise click.ClickException(str(error)) from error
+    except ValueError as error:  # a configuration the model refuses, e.g. identity loss
+        raise click.ClickException(f"{type(error).__name__}: {error}") from error
 
     # Where everything is.
     click.echo(f"{'interrupted' if result.interrupted else 'finished'} at step {result.step} "

@@ -43,7 +43,7 @@ def native_for(op: str, x: torch.Tensor) -> bool:
     """Whether `op` should run its native kernel on tensors like `x`."""
     if _active == "reference":
         return False
-    if _native.has_kernel(x.device):
+    if _native.has_kernel(x.device, op):
         return True
     if _active == "native":
         raise RuntimeError(

@@ -239,5 +239,5 @@ def _register() -> None:
     )
 
 
-if _native.available():
+if _native.has_op("filtered_lrelu"):
     _register()
