@@ -42,6 +42,11 @@ def _fresh_dir(root: Path, name: str) -> Path:
 @click.option("--keep-ckpts", type=int)
 @click.option("--grid-size", type=int)
 @click.option("--eval-n", type=int, help="Generated images for metrics.json (0: none).")
+@click.option("--eval-every", type=int,
+              help="Also evaluate every N steps, logged to stats.jsonl (0: only at the end).")
+@click.option("--eval-metrics", help="classifier (default), fid, kid, pr; comma-separated.")
+@click.option("--inception", type=click.Path(dir_okay=False),
+              help="Inception-v3 weights for fid/kid/pr (default $FASTGAN_INCEPTION).")
 @click.option("--num-workers", type=int)
 @click.option("--tensorboard/--no-tensorboard", default=None)
 @click.option("-o", "--option", "options", multiple=True,

@@ -153,3 +153,22 @@ def evaluate_feature_metrics(
         seed=seed,
         progress=True,
     )
+
+
+def evaluate_chosen(recipe: Recipe, config: TrainConfig, *, n: int, seed: int = 0
+                    ) -> dict[str, Any]:
+    """The metrics named by config.eval_metrics on n generated images: "classifier" (the
+    recipe's own numbers) and any of fid, kid, pr (Inception features, config.inception)."""
+    from fastgan.metrics import parse_metrics
+
+    names = [m.strip().lower() for m in config.eval_metrics.split(",") if m.strip()]
+    feature = [m for m in names if m != "classifier"]
+    results: dict[str, Any] = {}
+    if "classifier" in names:
+        results.update(recipe.evaluate(config, n=n, seed=seed))
+    if feature:
+        scores = evaluate_feature_metrics(
+            recipe, config, metrics=",".join(parse_metrics(feature)), num=n, num_real=None,
+            inception=config.inception, cache_dir=None, batch_size=64, seed=seed)
+        results.update(scores)
+    return results

@@ -121,3 +121,14 @@ def test_model_as_positional_argument(tiny_root, tmp_path):
     assert json.loads((tmp_path / "p" / "config.json").read_text())["model"] == "dcgan"
     result = run(["train", "dcgan", "--model", "cgan", *common])
     assert result.exit_code != 0 and "MODEL is 'dcgan' but --model is 'cgan'" in result.output
+
+
+def test_metrics_every_n_steps_go_to_stats(tiny_root, tmp_path):
+    result = run(["train", "cgan", "--name", "e", "--data-root", str(tiny_root), "--runs-dir",
+                  str(tmp_path), "--batch-size", "4", "--steps", "4", "--eval-every", "2",
+                  "--eval-n", "20", "--log-every", "2", "--no-progress", *TINY])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "e" / "stats.jsonl").open()]
+    evaluated = [r["step"] for r in records if "metric/fd" in r]
+    assert evaluated == [2, 4]
+    assert all(0 <= r["metric/class_accuracy"] <= 1 for r in records if "metric/fd" in r)
