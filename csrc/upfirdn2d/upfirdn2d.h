@@ -3,7 +3,7 @@
 // Along one axis, with input u[0..in), factor `up`, padding (pad0, pad1), a filter of `taps`
 // coefficients in correlation order fc[0..taps) and factor `down`:
 //   z[s] = u[s / up] where s % up == 0 and 0 <= s / up < in, else 0    (zero insertion)
-//   y[o] = sum_j fc[j] * z[o * down - pad0 + j],  0 <= o < out          (filter, keep every down-th)
+//   y[o] = sum_j fc[j] * z[o * down - pad0 + j],  0 <= o < out      (filter, every down-th)
 //   out  = (in * up + pad0 + pad1 - taps) // down + 1
 // Only the taps j with (o * down - pad0 + j) % up == 0 read an input sample: j = j0 + up * t,
 // reading u[i0 + t] for t = 0, 1, ... while j < taps.

@@ -3,9 +3,9 @@
 // Work is split into tasks of (image plane, block of output rows), run in parallel. Within a
 // task a 2-D filter is applied row by row: every output row is a sum, over the filter rows that
 // reach an input row, of a 1-D resampling of that input row. A separable filter runs as two 1-D
-// passes, and the pass that changes the number of rows less runs first. Every inner loop is a
-// contiguous multiply-add over a row (polyphase: each output phase reads consecutive inputs), so
-// the compiler vectorizes it.
+// passes: along x first, unless the y pass reduces the rows (then y first, so that x sees fewer
+// rows). Every inner loop is a contiguous multiply-add over a row (polyphase: each output phase
+// reads consecutive inputs), so the compiler vectorizes it.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -67,10 +67,16 @@ void combine_rows(const S* const* rows, const T* c, int64_t count, int64_t n, T*
                        : combine<3, true>(rows + t, c + t, n, acc);
 }
 
-// The 1-D resampling of rows along x for one call's geometry:
-//   out[o] += sum_j fc[j] * z[o * down - pad0 + j],  0 <= o < a.out   (see upfirdn2d.h)
-// A row is handed over as xb[k] = u[first() + k], 0 <= k < len(), zero where the index falls
-// outside [0, in), so the loops have no bounds checks.
+// The 1-D resampling of rows along x for one call's geometry (see upfirdn2d.h):
+//   out[o] = sum_r sum_j fc_r[j] * z_r[o * down - pad0 + j],  0 <= o < a.out,
+// summed over one or more input rows r, each with its own coefficients fc_r (the filter rows of
+// a 2-D filter). A row is first loaded as xb[k] = u[first() + k], 0 <= k < len(), zero where
+// the index falls outside [0, in), so that no loop checks bounds.
+//
+// Every output phase (the outputs o = ph + up * m for one ph) reads consecutive inputs of each
+// row with fixed coefficients: it is a sum of shifted rows, which combine_rows() computes four
+// terms at a time. Decimation reads every down-th input; prepare() splits a row into its down
+// phases first, so those reads are consecutive too.
 template <typename T>
 class RowFir {
  public:
@@ -78,92 +84,179 @@ class RowFir {
     first_ = upfirdn2d::first_input(a);
     len_ = std::max<int64_t>(upfirdn2d::last_input(a) - first_ + 1, 0);
     lq_ = (len_ + a.down - 1) / a.down;
+    split_ = a.up == 1 && a.down > 1;
+    phases_ = a.down == 1 ? std::min(a.up, a.out) : 1;
+    phase_len_ = (a.out + a.up - 1) / a.up;
+    taps_per_phase_ = a.down == 1 ? (a.taps + a.up - 1) / a.up : a.taps;
   }
 
   int64_t first() const { return first_; }
   int64_t len() const { return len_; }
-  // Elements of scratch that apply() uses.
-  int64_t scratch_size() const { return lq_ * a_.down + (a_.out + a_.up - 1) / a_.up; }
+  // Elements of one row buffer: the loaded row, then its decimation phases.
+  int64_t row_size() const { return len_ + (split_ ? lq_ * a_.down : 0); }
+  // Elements of the phase buffer apply() uses.
+  int64_t phase_size() const { return a_.up > 1 ? phases_ * phase_len_ : 0; }
+  // Terms of the largest sum apply() forms for one output phase, per input row.
+  int64_t terms_per_row() const { return taps_per_phase_; }
 
-  // xb[0..len) from the input row u[0..in), zeros outside.
+  // row[0..len) from the input row u[0..in), zeros outside.
   template <typename S>
-  void load(const S* __restrict__ u, T* __restrict__ xb) const {
-    const int64_t lead = std::clamp<int64_t>(-first_, 0, len_);
-    const int64_t stop = std::clamp<int64_t>(a_.in - first_, lead, len_);
-    std::fill(xb, xb + lead, T(0));
+  void load(const S* __restrict__ u, T* __restrict__ row) const {
+    const int64_t lead = interior_begin(), stop = interior_end();
+    std::fill(row, row + lead, T(0));
     const S* src = u + (first_ + lead);
-    for (int64_t k = lead; k < stop; ++k) xb[k] = T(src[k - lead]);
-    std::fill(xb + stop, xb + len_, T(0));
+    for (int64_t k = lead; k < stop; ++k) row[k] = T(src[k - lead]);
+    std::fill(row + stop, row + len_, T(0));
   }
 
-  // The interior of xb that holds u[0..in): margins stay as load() or zero_margins() left them.
+  // The part of row[0..len) that holds u[0..in); the rest are zero margins.
   int64_t interior_begin() const { return std::clamp<int64_t>(-first_, 0, len_); }
-  int64_t interior_end() const { return std::clamp<int64_t>(a_.in - first_, interior_begin(), len_); }
+  int64_t interior_end() const {
+    return std::clamp<int64_t>(a_.in - first_, interior_begin(), len_);
+  }
 
-  // out[0..a.out) += the resampled row. fc holds a.taps coefficients in correlation order.
-  void apply(const T* __restrict__ xb, const T* __restrict__ fc, T* __restrict__ out,
-             T* __restrict__ scratch) const {
-    const int64_t n_out = a_.out, up = a_.up, down = a_.down;
-    if (len_ == 0) return;
-
-    // Plain filter: one multiply-add over the row per tap.
-    if (up == 1 && down == 1) {
-      for (int64_t j = 0; j < a_.taps; ++j) axpy(fc[j], xb + j, out, n_out);
-      return;
-    }
-
-    // Decimation: split the row into its `down` phases, scratch[r * lq + q] = xb[q * down + r];
-    // tap j of output o reads xb[o * down + j], i.e. phase j % down at q = o + j / down.
-    if (up == 1) {
-      for (int64_t r = 0; r < down; ++r) {
-        T* phase = scratch + r * lq_;
-        const int64_t n = (len_ - r + down - 1) / down;
-        for (int64_t q = 0; q < n; ++q) phase[q] = xb[q * down + r];
-        std::fill(phase + n, phase + lq_, T(0));
+  // Makes a loaded row ready for apply(): returns what apply() reads.
+  const T* prepare(T* row) const {
+    if (!split_) return row;
+    // phase r of the row: split[r * lq + q] = row[q * down + r]
+    T* split = row + len_;
+    const int64_t down = a_.down;
+    if (down == 2) {
+      // The common case with a constant stride, which the compiler vectorizes with shuffles.
+      T* __restrict__ even = split;
+      T* __restrict__ odd = split + lq_;
+      const int64_t pairs = len_ / 2;
+      for (int64_t q = 0; q < pairs; ++q) {
+        even[q] = row[2 * q];
+        odd[q] = row[2 * q + 1];
       }
-      for (int64_t j = 0; j < a_.taps; ++j) {
-        axpy(fc[j], scratch + (j % down) * lq_ + j / down, out, n_out);
-      }
-      return;
+      if (len_ % 2) even[pairs] = row[len_ - 1], odd[pairs] = T(0);
+      return split;
     }
+    for (int64_t r = 0; r < down; ++r) {
+      T* phase = split + r * lq_;
+      const int64_t n = (len_ - r + down - 1) / down;
+      for (int64_t q = 0; q < n; ++q) phase[q] = row[q * down + r];
+      std::fill(phase + n, phase + lq_, T(0));
+    }
+    return split;
+  }
 
-    // Interpolation: the outputs o = ph + up * m of one phase ph use the taps j0 + up * t and
-    // read consecutive inputs; compute each phase contiguously, then interleave.
-    if (down == 1) {
-      T* phase = scratch + lq_ * down;
-      for (int64_t ph = 0; ph < std::min(up, n_out); ++ph) {
-        const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, ph);
-        const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
-        const int64_t n = (n_out - ph + up - 1) / up;
-        if (taps == 0) continue;
-        const T* src = xb + (s.i0 - first_);
-        for (int64_t m = 0; m < n; ++m) phase[m] = fc[s.j0] * src[m];
-        for (int64_t t = 1; t < taps; ++t) axpy(fc[s.j0 + up * t], src + t, phase, n);
-        for (int64_t m = 0; m < n; ++m) out[ph + up * m] += phase[m];
-      }
-      return;
-    }
+  // out[0..a.out) = the sum over rows r < n_rows of prepared row src[r] filtered with fc[r]
+  // (a.taps coefficients in correlation order). ptrs and coefs hold n_rows * terms_per_row().
+  void apply(const T* const* src, const T* const* fc, int64_t n_rows, T* __restrict__ out,
+             T* __restrict__ phase, const T** ptrs, T* coefs) const {
+    const int64_t up = a_.up, down = a_.down;
+    if (len_ == 0) n_rows = 0;
 
     // Both factors above 1 (rare): one output at a time.
-    for (int64_t o = 0; o < n_out; ++o) {
-      const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, o);
-      const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
-      const T* src = xb + (s.i0 - first_);
-      T v = T(0);
-      for (int64_t t = 0; t < taps; ++t) v += fc[s.j0 + up * t] * src[t];
-      out[o] += v;
+    if (up > 1 && down > 1) {
+      for (int64_t o = 0; o < a_.out; ++o) {
+        const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, o);
+        const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
+        T v = T(0);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const T* x = src[r] + (s.i0 - first_);
+          for (int64_t t = 0; t < taps; ++t) v += fc[r][s.j0 + up * t] * x[t];
+        }
+        out[o] = v;
+      }
+      return;
     }
+
+    // No interpolation: tap j of output o reads row[o * down + j] (first_ = -pad0), which is
+    // phase j % down at q = o + j / down of a split row.
+    if (up == 1) {
+      int64_t n = 0;
+      for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t j = 0; j < a_.taps; ++j, ++n) {
+          ptrs[n] = src[r] + (j % down) * lq_ + j / down;
+          coefs[n] = fc[r][j];
+        }
+      }
+      combine_rows(ptrs, coefs, n, a_.out, out);
+      return;
+    }
+
+    // Interpolation: output phase ph uses the taps j0 + up * t, reading consecutive inputs.
+    for (int64_t ph = 0; ph < phases_; ++ph) {
+      const upfirdn2d::TapStart s = upfirdn2d::tap_start(a_, ph);
+      const int64_t taps = upfirdn2d::tap_count(a_, s.j0);
+      int64_t n = 0;
+      for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t t = 0; t < taps; ++t, ++n) {
+          ptrs[n] = src[r] + (s.i0 - first_) + t;
+          coefs[n] = fc[r][s.j0 + up * t];
+        }
+      }
+      combine_rows(ptrs, coefs, n, (a_.out - ph + up - 1) / up, phase + ph * phase_len_);
+    }
+    interleave(phase, out);
   }
 
  private:
-  static void axpy(T c, const T* __restrict__ src, T* __restrict__ dst, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] += c * src[i];
+  // out[ph + up * m] = phase[ph * phase_len + m].
+  void interleave(const T* __restrict__ phase, T* __restrict__ out) const {
+    const int64_t up = a_.up, n_out = a_.out;
+    if (up == 2) {
+      const T* p0 = phase;
+      const T* p1 = phase + phase_len_;
+      const int64_t pairs = n_out / 2;
+      for (int64_t m = 0; m < pairs; ++m) {
+        out[2 * m] = p0[m];
+        out[2 * m + 1] = p1[m];
+      }
+      if (n_out % 2) out[n_out - 1] = p0[pairs];
+      return;
+    }
+    for (int64_t ph = 0; ph < phases_; ++ph) {
+      const T* p = phase + ph * phase_len_;
+      const int64_t n = (n_out - ph + up - 1) / up;
+      for (int64_t m = 0; m < n; ++m) out[ph + up * m] = p[m];
+    }
   }
 
   Axis a_;
-  int64_t first_ = 0;  // input index of xb[0]
-  int64_t len_ = 0;    // inputs that some output reads, margins included
-  int64_t lq_ = 0;     // length of one phase of a decimated row
+  int64_t first_ = 0;           // input index of row[0]
+  int64_t len_ = 0;             // inputs that some output reads, margins included
+  int64_t lq_ = 0;              // length of one decimation phase of a row
+  bool split_ = false;          // rows are split into decimation phases (up == 1, down > 1)
+  int64_t phases_ = 1;          // output phases computed separately
+  int64_t phase_len_ = 0;       // outputs per output phase, at most
+  int64_t taps_per_phase_ = 0;  // taps of one output phase, at most
+};
+
+// Loaded and prepared input rows of one image plane, kept while the output rows that need
+// them are computed: consecutive output rows share most of their input rows.
+template <typename T>
+class RowCache {
+ public:
+  RowCache(const RowFir<T>& fir, int64_t slots)
+      : fir_(fir), size_(fir.row_size()), data_(slots * size_), rows_(slots, -1),
+        src_(slots, nullptr) {}
+
+  void reset() { std::fill(rows_.begin(), rows_.end(), -1); }
+
+  // Input row iy of the plane, prepared. Holds the last `slots` distinct rows asked for,
+  // which covers every filter window when slots >= the taps of one output row.
+  template <typename S>
+  const T* get(const S* plane, int64_t width, int64_t iy) {
+    const size_t slot = static_cast<size_t>(iy % static_cast<int64_t>(rows_.size()));
+    if (rows_[slot] != iy) {
+      T* row = data_.data() + slot * size_;
+      fir_.load(plane + iy * width, row);
+      src_[slot] = fir_.prepare(row);
+      rows_[slot] = iy;
+    }
+    return src_[slot];
+  }
+
+ private:
+  const RowFir<T>& fir_;
+  int64_t size_;
+  std::vector<T> data_;
+  std::vector<int64_t> rows_;
+  std::vector<const T*> src_;
 };
 
 // The input rows (and the coefficients applied to them) that make output row o along y.
@@ -223,14 +316,24 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
   }
   const int64_t blocks = (ay.out + rows_per_block - 1) / rows_per_block;
 
+  // Most input rows one output row reads (filter rows that reach it).
+  const int64_t window = (ay.taps + ay.up - 1) / ay.up;
+
   at::parallel_for(0, planes * blocks, 1, [&](int64_t task0, int64_t task1) {
     // Per-thread scratch.
-    std::vector<T> xb(fir.len()), scratch(fir.scratch_size()), acc(ax.out);
+    RowCache<T> cache(fir, p.separable ? 1 : window);
+    std::vector<T> phase(fir.phase_size()), acc(ax.out), own_row(fir.row_size());
+    std::vector<const T*> term_ptrs(window * fir.terms_per_row() + 1);
+    std::vector<T> term_coefs(term_ptrs.size());
     std::vector<int64_t> rows(ay.taps);
     std::vector<T> coefs(ay.taps);
-    std::vector<const T*> row_ptrs(ay.taps);
+    std::vector<const T*> srcs(ay.taps), fcs(ay.taps);
     std::vector<const scalar_t*> in_ptrs(ay.taps);
     std::vector<T> mid;  // first-pass rows of a separable filter
+
+    auto resample = [&](const T* const* src, const T* const* fc, int64_t n, T* out) {
+      fir.apply(src, fc, n, out, phase.data(), term_ptrs.data(), term_coefs.data());
+    };
 
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t plane = task / blocks;
@@ -253,17 +356,20 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
 
       if (!p.separable) {
         // 2-D filter: each output row sums the x-resampled input rows its filter rows reach.
+        cache.reset();
         for (int64_t oy = oy0; oy < oy1; ++oy) {
-          T* out = out_row(oy);
-          std::fill(out, out + ax.out, T(0));
           const upfirdn2d::TapStart s = upfirdn2d::tap_start(ay, oy);
           const int64_t taps = upfirdn2d::tap_count(ay, s.j0);
+          int64_t n = 0;
           for (int64_t t = 0; t < taps; ++t) {
             const int64_t iy = s.i0 + t;
             if (iy < 0 || iy >= ay.in) continue;
-            fir.load(xplane + iy * ax.in, xb.data());
-            fir.apply(xb.data(), fcx + (s.j0 + ay.up * t) * ax.taps, out, scratch.data());
+            srcs[n] = cache.get(xplane, ax.in, iy);
+            fcs[n] = fcx + (s.j0 + ay.up * t) * ax.taps;
+            ++n;
           }
+          T* out = out_row(oy);
+          resample(srcs.data(), fcs.data(), n, out);
           store_row(oy, out);
         }
       } else if (x_first) {
@@ -275,35 +381,32 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
         const int64_t n_mid = std::max<int64_t>(iy1 - iy0, 0);
         mid.resize(n_mid * ax.out);
         for (int64_t r = 0; r < n_mid; ++r) {
-          T* m = mid.data() + r * ax.out;
-          std::fill(m, m + ax.out, T(0));
-          fir.load(xplane + (iy0 + r) * ax.in, xb.data());
-          fir.apply(xb.data(), fcx, m, scratch.data());
+          fir.load(xplane + (iy0 + r) * ax.in, own_row.data());
+          const T* src = fir.prepare(own_row.data());
+          resample(&src, &fcx, 1, mid.data() + r * ax.out);
         }
         // Then filter along y.
         for (int64_t oy = oy0; oy < oy1; ++oy) {
           const int64_t count = column_taps(ay, oy, fcy, rows.data(), coefs.data());
-          for (int64_t t = 0; t < count; ++t) {
-            row_ptrs[t] = mid.data() + (rows[t] - iy0) * ax.out;
-          }
+          for (int64_t t = 0; t < count; ++t) srcs[t] = mid.data() + (rows[t] - iy0) * ax.out;
           T* out = out_row(oy);
-          combine_rows(row_ptrs.data(), coefs.data(), count, ax.out, out);
+          combine_rows(srcs.data(), coefs.data(), count, ax.out, out);
           store_row(oy, out);
         }
       } else {
-        // Separable, y pass first: combine input rows into the interior of xb (its margins
-        // stay zero), then resample along x.
-        std::fill(xb.begin(), xb.end(), T(0));
-        T* interior = xb.data() + fir.interior_begin();
+        // Separable, y pass first: combine input rows into the interior of a row buffer (its
+        // margins stay zero), then resample along x.
+        std::fill(own_row.begin(), own_row.end(), T(0));
+        T* interior = own_row.data() + fir.interior_begin();
         const int64_t n_in = fir.interior_end() - fir.interior_begin();
         const int64_t skip = std::max<int64_t>(fir.first(), 0);  // input column of interior[0]
         for (int64_t oy = oy0; oy < oy1; ++oy) {
           const int64_t count = column_taps(ay, oy, fcy, rows.data(), coefs.data());
           for (int64_t t = 0; t < count; ++t) in_ptrs[t] = xplane + rows[t] * ax.in + skip;
           combine_rows(in_ptrs.data(), coefs.data(), count, n_in, interior);
+          const T* src = fir.prepare(own_row.data());
           T* out = out_row(oy);
-          std::fill(out, out + ax.out, T(0));
-          fir.apply(xb.data(), fcx, out, scratch.data());
+          resample(&src, &fcx, 1, out);
           store_row(oy, out);
         }
       }

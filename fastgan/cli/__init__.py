@@ -26,3 +26,15 @@ def info() -> None:
 from fastgan.cli.dataset import dataset  # noqa: E402
 
 main.add_command(dataset)
+from fastgan.cli.train import train  # noqa: E402
+
+main.add_command(train)
+from fastgan.cli.generate import generate  # noqa: E402
+
+main.add_command(generate)
+from fastgan.cli.eval import eval_  # noqa: E402
+
+main.add_command(eval_)
+from fastgan.cli.translate import translate  # noqa: E402
+
+main.add_command(translate)

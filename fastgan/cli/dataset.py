@@ -1,7 +1,22 @@
 """`fastgan dataset info | pack`: look at a data source, or pack it into a zip."""
 
+import functools
+
 import click
 from tqdm import tqdm
+
+
+def _user_errors(command):
+    """Shows a bad spec, path or label file as one `Error: ...` line, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as error:
+            raise click.ClickException(str(error)) from error
+
+    return wrapper
 
 def _top(counts: dict, k: int = 6) -> str:
     """'a: 3, b: 2, ... (n kinds)' for the k most common keys."""
@@ -21,6 +36,7 @@ def dataset() -> None:
 @click.option("--data-root", default=None, help="Folder of the built-in data sets.")
 @click.option("--quick", is_flag=True, help="Read headers only (misses truncated files).")
 @click.option("--show", default=10, show_default=True, help="Unreadable files to list.")
+@_user_errors
 def info(spec: str, split: str, data_root: str | None, quick: bool, show: int) -> None:
     """Counts, sizes, channels, labels and unreadable files of SPEC.
 
@@ -67,6 +83,7 @@ def info(spec: str, split: str, data_root: str | None, quick: bool, show: int) -
 @click.option("--filter", "filter_", default="lanczos", show_default=True,
               type=click.Choice(["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"]),
               help="Resampling filter.")
+@_user_errors
 def pack(spec: str, dest: str, resolution: int, channels: str | None, split: str,
          data_root: str | None, square: str, filter_: str) -> None:
     """Pack SPEC into DEST.zip: PNGs at RESOLUTION plus dataset.json of labels.

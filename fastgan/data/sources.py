@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from fastgan.data.dataset import SubsetReader
 from fastgan.data.fashion_mnist import parse_classes
@@ -62,6 +62,15 @@ def _shown(items: Sequence[str]) -> str:
     return ", ".join(repr(i) for i in items[:_SHOWN]) + more
 
 
+def _loaded_upright(img: Image.Image) -> Image.Image:
+    """Decodes the (first frame of the) image and applies its EXIF orientation, as photo
+    viewers do."""
+    img.load()
+    if img.getexif().get(0x0112, 1) != 1:
+        ImageOps.exif_transpose(img, in_place=True)
+    return img
+
+
 class FileReader:
     """Images at paths under a root folder."""
 
@@ -76,8 +85,7 @@ class FileReader:
 
     def open(self, i: int) -> Image.Image:
         with Image.open(self.name(i)) as img:
-            img.load()
-            return img
+            return _loaded_upright(img)
 
 
 class ZipReader:
@@ -105,8 +113,7 @@ class ZipReader:
         except (zipfile.BadZipFile, KeyError) as error:
             raise OSError(str(error)) from error
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return img
+            return _loaded_upright(img)
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ def _parse_labels_json(data: dict, relpaths: list[str], where: str
     for k, entry in enumerate(entries):
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
             raise ValueError(f"{where}: labels[{k}] must be [relative_path, label], got {entry!r}")
-        table[entry[0].replace("\\", "/")] = entry[1]
+        table[entry[0].replace("\\", "/").removeprefix("./")] = entry[1]
 
     # Every named file must exist and every image must have a label.
     present = set(relpaths)
@@ -213,11 +220,18 @@ def folder_source(root: Path, names: list[str] | None) -> Found:
     """Every image under `root`, recursively; labels from dataset.json, or from first-level
     sub-folder names when every image lies in one."""
     extensions = image_extensions()
-    relpaths = sorted(
-        Path(dirpath, f).relative_to(root).as_posix()
-        for dirpath, _, files in os.walk(root, followlinks=True)
-        for f in files if is_image_name(f, extensions)
-    )
+    relpaths, seen = [], set()
+    for dirpath, dirnames, files in os.walk(root, followlinks=True):
+        # Follow linked folders, but each real folder once (a link cycle would never end).
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel = Path(dirpath).relative_to(root)
+        relpaths += [(rel / f).as_posix() for f in files if is_image_name(f, extensions)]
+    relpaths.sort()
     if not relpaths:
         raise ValueError(f"folder {str(root)!r} holds no images (looked recursively for "
                          f"{', '.join(sorted(extensions)[:12])}, ...)")

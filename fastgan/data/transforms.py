@@ -235,8 +235,9 @@ def augment_batch(
              enumerate(offsets)]
         )
 
-    # Horizontal flip with probability 1/2 per image.
+    # Scale, then flip the chosen half (assigning a masked subset beats flipping them all).
+    y = x.float().mul_(2.0 / 255.0).sub_(1.0)
     if cfg.hflip:
         flip = torch.rand(n, generator=generator) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    return x.float().mul_(2.0 / 255.0).sub_(1.0)
+        y[flip] = y[flip].flip(-1)
+    return y

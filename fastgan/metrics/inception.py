@@ -48,6 +48,7 @@ class InceptionA(nn.Module):
 
     def __init__(self, in_channels: int, *, pool_features: int) -> None:
         super().__init__()
+        self.pool_features = pool_features
         self.branch1x1 = BasicConv2d(in_channels, 64, kernel_size=1)
         self.branch5x5_1 = BasicConv2d(in_channels, 48, kernel_size=1)
         self.branch5x5_2 = BasicConv2d(48, 64, kernel_size=5, padding=2)
@@ -55,6 +56,9 @@ class InceptionA(nn.Module):
         self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
         self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, padding=1)
         self.branch_pool = BasicConv2d(in_channels, pool_features, kernel_size=1)
+
+    def extra_repr(self) -> str:
+        return f"pool_features={self.pool_features}, avg pool excludes padding"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.branch1x1(x)
@@ -86,7 +90,7 @@ class InceptionC(nn.Module):
 
     def __init__(self, in_channels: int, *, channels_7x7: int) -> None:
         super().__init__()
-        c7 = channels_7x7
+        c7 = self.channels_7x7 = channels_7x7
         self.branch1x1 = BasicConv2d(in_channels, 192, kernel_size=1)
         self.branch7x7_1 = BasicConv2d(in_channels, c7, kernel_size=1)
         self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
@@ -97,6 +101,9 @@ class InceptionC(nn.Module):
         self.branch7x7dbl_4 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
         self.branch7x7dbl_5 = BasicConv2d(c7, 192, kernel_size=(1, 7), padding=(0, 3))
         self.branch_pool = BasicConv2d(in_channels, 192, kernel_size=1)
+
+    def extra_repr(self) -> str:
+        return f"channels_7x7={self.channels_7x7}, avg pool excludes padding"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.branch1x1(x)
@@ -150,7 +157,8 @@ class InceptionE(nn.Module):
         self.branch_pool = BasicConv2d(in_channels, 192, kernel_size=1)
 
     def extra_repr(self) -> str:
-        return f"pool={self.pool}"
+        detail = "3x3 max" if self.pool == "max" else "3x3 avg excluding padding"
+        return f"pool={self.pool} ({detail})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.branch1x1(x)

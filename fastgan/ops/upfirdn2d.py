@@ -26,7 +26,9 @@ def parse_scaling(value: Scaling, name: str, op: str) -> tuple[int, int]:
     """An int or (x, y) of integers >= 1 as (x, y); `name` and `op` go into the error."""
     pair = (value, value) if _is_int(value) else tuple(value) if isinstance(value, Sequence) else ()
     if len(pair) != 2 or not all(_is_int(v) and v >= 1 for v in pair):
-        raise ValueError(f"{op}: {name} must be an int >= 1 or a pair (x, y) of them, got {value!r}")
+        raise ValueError(
+            f"{op}: {name} must be an int >= 1 or a pair (x, y) of them, got {value!r}"
+        )
     return pair[0], pair[1]
 
 

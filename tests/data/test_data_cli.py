@@ -58,3 +58,14 @@ def test_pack_fashion_mnist_keeps_pixels_and_labels(fashion_root, tmp_path):
     assert ds.channels == 1 and ds.labels.tolist() == labels.tolist()
     expected = images[7].astype(np.float64) * (2 / 255) - 1
     assert np.abs(ds[7][0][0].double().numpy() - expected).max() < 1e-6
+
+
+def test_bad_input_is_one_error_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTGAN_DATA", raising=False)
+    result = CliRunner().invoke(main, ["dataset", "info", "fashion-mnist", "--data-root",
+                                       str(tmp_path)])
+    assert result.exit_code == 1 and "Error:" in result.output
+    assert "apt-get install dataset-fashion-mnist" in result.output
+    result = CliRunner().invoke(main, ["dataset", "pack", str(tmp_path), str(tmp_path / "o.zip"),
+                                       "-r", "8"])
+    assert result.exit_code == 1 and "holds no images" in result.output

@@ -228,3 +228,21 @@ def test_write_corrupt_jpeg_really_is_unreadable(tmp_path):
         assert img.size == (64, 64)
         with pytest.raises(OSError):
             img.load()
+
+
+def test_link_cycle_hidden_folders_and_exif_rotation(tmp_path):
+    root = tmp_path / "photos"
+    tall = np.zeros((6, 4, 3), np.uint8)
+    tall[0] = 255  # white top row
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: viewers rotate 90 degrees clockwise
+    save_image(root / "p.jpg", tall, exif=exif, quality=100)
+    save_image(root / ".cache" / "skip.png", solid(4, 4, 0))
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    ds = build_dataset(str(root), resolution=4, channels=1,
+                       transform=TransformConfig(square="stretch", filter="nearest"))
+    assert len(ds) == 1 and ds.reader is None
+    x = ds[0][0][0]
+    # Rotated clockwise, the white top row becomes the right column.
+    assert float(x[:, -1].mean()) > 0.9 and float(x[:, 0].mean()) < -0.9

@@ -132,3 +132,13 @@ def test_bad_arguments_name_themselves():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(3))
     with pytest.raises(ValueError, match="sigma1 must be symmetric"):
         frechet_distance(np.zeros(2), np.array([[1.0, 1.0], [0.0, 1.0]]), np.zeros(2), np.eye(2))
+
+
+def test_null_space_adds_no_square_root_noise():
+    # tr((S S)^(1/2)) = tr(S) for a covariance S of rank 19 in 256 dimensions: rounding noise in
+    # the 237 zero eigenvalues must not add sqrt(eps)-sized terms.
+    from fastgan.metrics.frechet import trace_sqrt_product
+
+    rng = np.random.default_rng(5)
+    _, sigma = feature_statistics(_random_features(rng, 20, 256))
+    assert trace_sqrt_product(sigma, sigma) == pytest.approx(np.trace(sigma), rel=1e-10)

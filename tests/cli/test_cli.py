@@ -1,0 +1,75 @@
+import json
+
+from click.testing import CliRunner
+from PIL import Image
+
+from fastgan.cli import main
+
+TINY = ["-o", "z_dim=8", "-o", "g_base=8", "-o", "d_base=8", "-o", "embed_dim=4"]
+
+
+def run(args):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result
+
+
+def test_train_generate_eval_end_to_end(tiny_root, tmp_path):
+    runs = tmp_path / "runs"
+    common = ["--data-root", str(tiny_root), "--runs-dir", str(runs), "--batch-size", "8",
+              "--log-every", "2", "--eval-n", "20", "--no-progress", *TINY]
+    result = run(["train", "--model", "cgan", "--steps", "4", "--name", "t", *common])
+    assert result.exit_code == 0, result.output
+    folder = runs / "t"
+    for name in ("config.json", "log.txt", "stats.jsonl", "curves.png", "metrics.json"):
+        assert (folder / name).is_file(), name
+        assert str(folder / name) in result.output
+    assert "finished at step 4" in result.output
+
+    # Resume the same run to step 6; a second fresh run gets its own folder.
+    result = run(["train", "--model", "cgan", "--steps", "6", "--name", "t", "--resume",
+                  *common])
+    assert result.exit_code == 0, result.output
+    assert "finished at step 6" in result.output
+    assert json.loads((folder / "metrics.json").read_text())["step"] == 6
+    result = run(["train", "--model", "cgan", "--steps", "2", "--name", "t", *common])
+    assert (runs / "t-2" / "config.json").is_file()
+
+    # generate: a grid, one class, separate files.
+    grid = tmp_path / "grid.png"
+    result = run(["generate", "--ckpt", str(folder), "--n", "20", "--out", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).mode == "L" and Image.open(grid).size == (10 * 30 + 2, 2 * 30 + 2)
+    result = run(["generate", "--ckpt", str(folder), "--n", "3", "--class", "trouser",
+                  "--separate", "--out", str(tmp_path / "single")])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "single").glob("*.png"))) == 3
+    result = run(["generate", "--ckpt", str(folder), "--class", "12"])
+    assert result.exit_code != 0 and "expected 0..9, got 12" in result.output
+
+    # eval: printed and written.
+    out = tmp_path / "m.json"
+    result = run(["eval", "--ckpt", str(folder), "--n", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["step"] == 6 and "class_accuracy" in metrics and "fd_floor" in metrics
+    assert "class_accuracy" in result.output
+
+
+def test_cogan_generate_pairs(tiny_root, tmp_path):
+    result = run(["train", "--preset", "cogan-edges", "--minutes", "0", "--steps", "2",
+                  "--data-root", str(tiny_root), "--runs-dir", str(tmp_path), "--batch-size",
+                  "8", "--eval-n", "0", "--no-progress", "-o", "z_dim=8", "-o", "g_base=8"])
+    assert result.exit_code == 0, result.output
+    grid = tmp_path / "pairs.png"
+    result = run(["generate", "--ckpt", str(tmp_path / "cogan-edges"), "--n", "4",
+                  "--out", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size == (8 * 30 + 2, 30 + 2)
+
+
+def test_bad_flags_are_named(tmp_path):
+    result = CliRunner().invoke(main, ["train", "-o", "lr_g", "--runs-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "key=value" in result.output
+    result = CliRunner().invoke(main, ["train", "--batch-size", "0", "--runs-dir",
+                                       str(tmp_path)])
+    assert result.exit_code != 0 and "batch_size must be an int >= 1, got 0" in result.output

@@ -1,0 +1,1 @@
+from tests.training.tiny import tiny_root  # noqa: F401
