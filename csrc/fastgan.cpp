@@ -29,6 +29,14 @@ TORCH_LIBRARY(fastgan, m) {
   m.def(
       "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
       " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
+  m.def(
+      "filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int[] padding,"
+      " float gain, float slope, float? clamp, bool flip_filter, bool write_signs)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "filtered_lrelu_stored(Tensor g, Tensor signs, Tensor fu, Tensor fd, int up, int down,"
+      " int[] padding, float gain, float slope, bool flip_filter, int[] x_size, bool transpose)"
+      " -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
@@ -41,6 +49,8 @@ TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("modconv_scale", &fastgan::modconv_scale_cpu);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cpu);
   m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cpu);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
@@ -54,6 +64,8 @@ TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("modconv_scale", &fastgan::modconv_scale_cuda);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cuda);
   m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cuda);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cuda);
 }
 #endif
 
