@@ -50,6 +50,93 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& dy, const at::Tensor& x,
                               std::optional<double> clamp, int64_t order);
 #endif
 
+// ---- adain ----
+
+// Arguments of one adain call, checked and normalized once for every backend.
+struct AdainPlan {
+  at::Tensor x;                // input [N, C, *]: contiguous, or channels-last when 4-D
+  at::Tensor scale;            // [N, C], contiguous, dtype of x
+  bool channels_last = false;  // x is laid out as [N, *, C]
+  int64_t N = 0;               // batch
+  int64_t C = 0;               // channels
+  int64_t L = 1;               // elements per plane (product of the spatial sizes)
+};
+
+AdainPlan plan_adain(const char* op, const at::Tensor& x, const at::Tensor& scale,
+                     const std::optional<at::Tensor>& bias, double eps);
+// Checks the saved statistics and incoming gradient of adain_grad against the plan.
+void check_adain_grad(const char* op, const AdainPlan& p, const at::Tensor& dy,
+                      const at::Tensor& mean, const at::Tensor& rstd);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu(const at::Tensor& x,
+                                                        const at::Tensor& scale,
+                                                        const at::Tensor& bias, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu(
+    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
+    const at::Tensor& rstd, double eps);
+#ifdef FASTGAN_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cuda(const at::Tensor& x,
+                                                         const at::Tensor& scale,
+                                                         const at::Tensor& bias, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cuda(
+    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
+    const at::Tensor& rstd, double eps);
+#endif
+
+// ---- modulated_conv2d: modulated weights and the per-plane scale epilogue ----
+
+// Arguments of modconv_weight(_grad): w[n, o, i, k] = weight[o, i, k] * a[n, i] * b[n, o].
+struct ModconvWeightPlan {
+  at::Tensor weight;  // [O, I, kh, kw], contiguous
+  at::Tensor a;       // [N, I], contiguous, dtype of weight
+  at::Tensor b;       // [N, O], contiguous, dtype of weight; undefined for all ones
+  int64_t N = 0;      // batch
+  int64_t O = 0;      // output channels
+  int64_t I = 0;      // input channels
+  int64_t K = 1;      // kernel taps kh * kw
+};
+
+ModconvWeightPlan plan_modconv_weight(const char* op, const at::Tensor& weight,
+                                      const at::Tensor& a, const std::optional<at::Tensor>& b);
+
+// Arguments of modconv_scale(_grad): y[n, c, h, w] = x[n, c, h, w] * s[n, c] + noise[n, c, h, w].
+struct ModconvScalePlan {
+  at::Tensor x;                // [N, C, H, W], contiguous or channels-last
+  at::Tensor s;                // [N, C], contiguous, dtype of x
+  bool channels_last = false;  // x is laid out as [N, H, W, C]
+  int64_t N = 0;
+  int64_t C = 0;
+  int64_t L = 0;               // H * W
+  int64_t W = 0;
+};
+
+ModconvScalePlan plan_modconv_scale(const char* op, const at::Tensor& x, const at::Tensor& s);
+// Checks noise against the plan: the shape of x (an expanded view is fine), its dtype and device.
+void check_modconv_noise(const char* op, const ModconvScalePlan& p, const at::Tensor& noise);
+
+at::Tensor modconv_weight_cpu(const at::Tensor& weight, const at::Tensor& a,
+                              const std::optional<at::Tensor>& b);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cpu(
+    const at::Tensor& g, const at::Tensor& weight, const at::Tensor& a,
+    const std::optional<at::Tensor>& b);
+at::Tensor modconv_scale_cpu(const at::Tensor& x, const at::Tensor& s,
+                             const std::optional<at::Tensor>& noise);
+std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu(const at::Tensor& g,
+                                                          const at::Tensor& x,
+                                                          const at::Tensor& s);
+#ifdef FASTGAN_WITH_CUDA
+at::Tensor modconv_weight_cuda(const at::Tensor& weight, const at::Tensor& a,
+                               const std::optional<at::Tensor>& b);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cuda(
+    const at::Tensor& g, const at::Tensor& weight, const at::Tensor& a,
+    const std::optional<at::Tensor>& b);
+at::Tensor modconv_scale_cuda(const at::Tensor& x, const at::Tensor& s,
+                              const std::optional<at::Tensor>& noise);
+std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cuda(const at::Tensor& g,
+                                                           const at::Tensor& x,
+                                                           const at::Tensor& s);
+#endif
+
 // ---- upfirdn2d ----
 
 // Arguments of one upfirdn2d call, checked and normalized once for every backend.

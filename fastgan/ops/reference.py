@@ -46,6 +46,39 @@ def bias_act(
     return y
 
 
+def adain(
+    x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
+    """y = (x - mean) / sqrt(var + eps) * scale + bias per [N, C] plane; biased var over dims 2+."""
+    N, C = x.shape[:2]
+    v = x.reshape(N, C, -1)  # [N, C, L]
+    mean = v.mean(dim=2, keepdim=True)
+    var = (v - mean).square().mean(dim=2, keepdim=True)
+    y = (v - mean) * torch.rsqrt(var + eps) * scale[:, :, None] + bias[:, :, None]
+    return y.reshape(x.shape)
+
+
+def adain_grad(
+    dy: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients (dx, dscale, dbias) of adain for the upstream gradient dy, in closed form.
+
+    With x_hat the normalized plane and r = 1 / sqrt(var + eps):
+    dx = scale * r * (dy - mean(dy) - x_hat * mean(dy * x_hat)), dscale = sum(dy * x_hat),
+    dbias = sum(dy), means and sums over each plane. Differentiable to any order.
+    """
+    N, C = x.shape[:2]
+    v, g = x.reshape(N, C, -1), dy.reshape(N, C, -1)  # [N, C, L]
+    mean = v.mean(dim=2, keepdim=True)
+    r = torch.rsqrt((v - mean).square().mean(dim=2, keepdim=True) + eps)
+    x_hat = (v - mean) * r
+    dbias = g.sum(dim=2)
+    dscale = (g * x_hat).sum(dim=2)
+    L = v.shape[2]
+    dx = scale[:, :, None] * r * (g - dbias[:, :, None] / L - x_hat * dscale[:, :, None] / L)
+    return dx.reshape(x.shape), dscale, dbias
+
+
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     """An int or (x, y) as (x, y)."""
     if isinstance(value, int):
@@ -104,6 +137,64 @@ def upfirdn2d(
     x = F.conv2d(x, f.expand(c, 1, 1, f.shape[0]), stride=(1, downx), groups=c)
     fy = (f * gain).reshape(-1, 1)  # [ft, 1]
     return F.conv2d(x, fy.expand(c, 1, *fy.shape), stride=(downy, 1), groups=c)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int | Sequence[int] = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+    fused_modconv: bool = True,
+) -> torch.Tensor:
+    """StyleGAN2's modulated convolution, composed as StyleGAN2-ADA composes it.
+
+    w[n] = weight * styles[n] (over I); with demodulate, d[n, o] = 1 / sqrt(sum over I, kh, kw
+    of w[n, o]^2 + 1e-8) and w[n, o] *= d[n, o]; each sample is convolved with its own w[n]
+    (conv2d_resample), then noise is added. fused_modconv=False scales x by the styles, runs the
+    shared weight and scales the output by d instead. float16 x: weight and styles are first
+    divided by their max-norms (the result does not change, nothing overflows).
+    """
+    from fastgan.ops.conv2d_resample import conv2d_resample  # imports this module
+
+    N = x.shape[0]
+    O, I, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        weight = weight / (math.sqrt(I * kh * kw) * weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+
+    # Per-sample weights [N, O, I, kh, kw] and demodulation coefficients [N, O].
+    w = dcoefs = None
+    if demodulate or fused_modconv:
+        w = weight[None] * styles[:, None, :, None, None]
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+
+    # Scale the activations before and after a shared-weight convolution.
+    if not fused_modconv:
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up, down, padding,
+                            flip_weight=flip_weight)
+        if demodulate:
+            x = x * dcoefs.to(x.dtype)[:, :, None, None]
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    # One grouped convolution over the batch: [1, N * I, H, W] with N groups.
+    if demodulate:
+        w = w * dcoefs[:, :, None, None, None]
+    y = conv2d_resample(x.reshape(1, N * I, *x.shape[2:]), w.reshape(N * O, I, kh, kw).to(x.dtype),
+                        resample_filter, up, down, padding, groups=N, flip_weight=flip_weight)
+    y = y.reshape(N, O, *y.shape[2:])
+    if noise is not None:
+        y = y + noise.to(y.dtype)
+    return y
 
 
 def filtered_lrelu(
