@@ -78,7 +78,7 @@ def modulated_conv2d(
     fallback).
     """
     _check(x, weight, styles, up, down)
-    if not _backend.native_for("modulated_conv2d", x):
+    if not _backend.native_for("modulated_conv2d", x, ("modconv_weight", "modconv_scale")):
         fused = True if fused_modconv is None else fused_modconv
         y = reference.modulated_conv2d(x, weight, styles, None, up, down, padding,
                                        resample_filter, demodulate, flip_weight, fused)
@@ -267,5 +267,5 @@ def _register() -> None:
     )
 
 
-if _native.available():
+if _native.has_op("modconv_weight") and _native.has_op("modconv_scale"):
     _register()
