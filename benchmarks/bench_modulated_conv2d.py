@@ -11,12 +11,14 @@ too: they are the measurement behind the path rule.
 """
 
 import argparse
+import statistics
+import time
 from collections.abc import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.harness import print_table, save_json, seconds
+from benchmarks.harness import print_table, save_json
 from fastgan import ops
 from fastgan.ops import reference
 from fastgan.ops.modulated_conv2d import prefers_fused
@@ -45,6 +47,25 @@ def peak_bytes(fn: Callable[[], object], device: str) -> int:
         current += e.nbytes()
         peak = max(peak, current)
     return peak
+
+
+def interleaved_seconds(cases: dict[str, Callable[[], object]], min_run_time: float) -> dict:
+    """Median seconds per call of each case, the cases taking turns call by call.
+
+    Calls of a second or more are timed in rounds over all cases rather than case after case,
+    so that a change in the load of a shared machine hits every case alike.
+    """
+    for fn in cases.values():
+        fn()  # warm up
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    while min(sum(v) for v in times.values()) < min_run_time or min(map(len, times.values())) < 3:
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def run(layer: tuple, device: str, dtype: torch.dtype, min_run_time: float) -> dict:
@@ -76,16 +97,15 @@ def run(layer: tuple, device: str, dtype: torch.dtype, min_run_time: float) -> d
 
         return fn
 
-    t, peak = {}, {}
+    cases, peak = {}, {}
     for backend in ("native", "reference"):
         for fused in (True, False):
             name = f"{backend} {'fused' if fused else 'non-fused'}"
-            t["fwd+bwd " + name] = seconds(forward_backward(backend, fused),
-                                           min_run_time=min_run_time)
+            cases["fwd+bwd " + name] = forward_backward(backend, fused)
             peak[name] = peak_bytes(forward_backward(backend, fused), device) / 2**20
     for fused in (True, False):
-        name = f"native {'fused' if fused else 'non-fused'}"
-        t["fwd " + name] = seconds(forward("native", fused), min_run_time=min_run_time)
+        cases[f"fwd native {'fused' if fused else 'non-fused'}"] = forward("native", fused)
+    t = interleaved_seconds(cases, min_run_time)
 
     chosen = "native fused" if prefers_fused(x, training=True) else "native non-fused"
     best_ref = min(t["fwd+bwd reference fused"], t["fwd+bwd reference non-fused"])

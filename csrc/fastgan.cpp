@@ -16,9 +16,6 @@ TORCH_LIBRARY(fastgan, m) {
   m.def(
       "bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain,"
       " float? clamp, int order) -> Tensor");
-  m.def(
-      "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
-      " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
   m.def("adain(Tensor x, Tensor scale, Tensor bias, float eps) -> (Tensor, Tensor, Tensor)");
   m.def(
       "adain_grad(Tensor dy, Tensor x, Tensor scale, Tensor mean, Tensor rstd, float eps)"
@@ -29,31 +26,46 @@ TORCH_LIBRARY(fastgan, m) {
       " -> (Tensor, Tensor, Tensor)");
   m.def("modconv_scale(Tensor x, Tensor s, Tensor? noise) -> Tensor");
   m.def("modconv_scale_grad(Tensor g, Tensor x, Tensor s) -> (Tensor, Tensor)");
+  m.def(
+      "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
+      " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
+  m.def(
+      "filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int[] padding,"
+      " float gain, float slope, float? clamp, bool flip_filter, bool write_signs)"
+      " -> (Tensor, Tensor)");
+  m.def(
+      "filtered_lrelu_stored(Tensor g, Tensor signs, Tensor fu, Tensor fd, int up, int down,"
+      " int[] padding, float gain, float slope, bool flip_filter, int[] x_size, bool transpose)"
+      " -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("bias_act", &fastgan::bias_act_cpu);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
-  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
   m.impl("adain", &fastgan::adain_cpu);
   m.impl("adain_grad", &fastgan::adain_grad_cpu);
   m.impl("modconv_weight", &fastgan::modconv_weight_cpu);
   m.impl("modconv_weight_grad", &fastgan::modconv_weight_grad_cpu);
   m.impl("modconv_scale", &fastgan::modconv_scale_cpu);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cpu);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cpu);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cpu);
 }
 
 #ifdef FASTGAN_WITH_CUDA
 TORCH_LIBRARY_IMPL(fastgan, CUDA, m) {
   m.impl("bias_act", &fastgan::bias_act_cuda);
   m.impl("bias_act_grad", &fastgan::bias_act_grad_cuda);
-  m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
   m.impl("adain", &fastgan::adain_cuda);
   m.impl("adain_grad", &fastgan::adain_grad_cuda);
   m.impl("modconv_weight", &fastgan::modconv_weight_cuda);
   m.impl("modconv_weight_grad", &fastgan::modconv_weight_grad_cuda);
   m.impl("modconv_scale", &fastgan::modconv_scale_cuda);
   m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cuda);
+  m.impl("upfirdn2d", &fastgan::upfirdn2d_cuda);
+  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cuda);
+  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cuda);
 }
 #endif
 

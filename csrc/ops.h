@@ -8,6 +8,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "filtered_lrelu/filtered_lrelu.h"
 #include "upfirdn2d/upfirdn2d.h"
 
 namespace fastgan {
@@ -47,36 +48,6 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& dy, const at::Tensor& x,
                               const std::optional<at::Tensor>& b, int64_t dim,
                               const std::string& act, double alpha, double gain,
                               std::optional<double> clamp, int64_t order);
-#endif
-
-// ---- upfirdn2d ----
-
-// Arguments of one upfirdn2d call, checked and normalized once for every backend.
-struct Upfirdn2dPlan {
-  at::Tensor x;                // input [N, C, H, W], contiguous (NCHW)
-  at::Tensor f;                // filter [fh, fw], or [ft] when separable; contiguous, on x's device
-  bool separable = false;      // f is 1-D and applies along x and then along y
-  upfirdn2d::Axis ax{};        // resampling along W
-  upfirdn2d::Axis ay{};        // resampling along H
-  bool flip_filter = false;    // true: correlate with f; false: convolve
-  double gain = 1;             // output scale
-  bool channels_last = false;  // return the output in channels-last memory format, as x is
-};
-
-Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                             int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                             int64_t pady0, int64_t pady1, bool flip_filter, double gain,
-                             bool allow_half);
-// An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous.
-at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p);
-
-at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                         int64_t pady0, int64_t pady1, bool flip_filter, double gain);
-#ifdef FASTGAN_WITH_CUDA
-at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
 #endif
 
 // ---- adain ----
@@ -164,6 +135,94 @@ at::Tensor modconv_scale_cuda(const at::Tensor& x, const at::Tensor& s,
 std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cuda(const at::Tensor& g,
                                                            const at::Tensor& x,
                                                            const at::Tensor& s);
+#endif
+
+// ---- upfirdn2d ----
+
+// Arguments of one upfirdn2d call, checked and normalized once for every backend.
+struct Upfirdn2dPlan {
+  at::Tensor x;                // input [N, C, H, W], contiguous (NCHW)
+  at::Tensor f;                // filter [fh, fw], or [ft] when separable; contiguous, on x's device
+  bool separable = false;      // f is 1-D and applies along x and then along y
+  upfirdn2d::Axis ax{};        // resampling along W
+  upfirdn2d::Axis ay{};        // resampling along H
+  bool flip_filter = false;    // true: correlate with f; false: convolve
+  double gain = 1;             // output scale
+  bool channels_last = false;  // return the output in channels-last memory format, as x is
+};
+
+Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                             int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                             int64_t pady0, int64_t pady1, bool flip_filter, double gain,
+                             bool allow_half);
+// An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous.
+at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p);
+
+at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                         int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+#ifdef FASTGAN_WITH_CUDA
+at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+#endif
+
+// ---- filtered_lrelu ----
+
+// One core of filtered_lrelu (see filtered_lrelu/filtered_lrelu.h), checked and prepared once
+// for every backend.
+struct FilteredLReluPlan {
+  at::Tensor in;            // core input [N, C, h, w], any strides
+  at::Tensor b;             // bias [C] added to the input, contiguous; undefined for none
+  at::Tensor w1;            // up taps (correlation order, gain applied): [L] or [Ly, Lx]
+  at::Tensor w2;            // down taps (correlation order): [L] or [Ly, Lx]
+  filtered_lrelu::Axis ax;  // the core along the width
+  filtered_lrelu::Axis ay;  // the core along the height
+  filtered_lrelu::Mode mode = filtered_lrelu::Mode::kForward;
+  double gain = 1;          // leaky ReLU gain
+  double slope = 0;         // leaky ReLU negative slope
+  double clamp = -1;        // output limit of the leaky ReLU; negative for none
+  at::Tensor signs;         // [N, C, sign_rows, sign_row_bytes] uint8 codes; undefined for none
+  int64_t sign_rows = 0;    // forward mid rows
+  int64_t sign_cols = 0;    // forward mid columns
+  bool channels_last = false;  // lay the output out channels-last
+};
+
+// The forward core; allocates the sign tensor when write_signs is set.
+FilteredLReluPlan plan_filtered_lrelu(const at::Tensor& x, const at::Tensor& fu,
+                                      const at::Tensor& fd, const std::optional<at::Tensor>& b,
+                                      int64_t up, int64_t down, at::IntArrayRef padding,
+                                      double gain, double slope, std::optional<double> clamp,
+                                      bool flip_filter, bool write_signs);
+// The linear map with stored codes: transpose = false maps an x-shaped g like the forward,
+// transpose = true maps a y-shaped g back like the forward's gradient.
+FilteredLReluPlan plan_filtered_lrelu_stored(const at::Tensor& g, const at::Tensor& signs,
+                                             const at::Tensor& fu, const at::Tensor& fd,
+                                             int64_t up, int64_t down, at::IntArrayRef padding,
+                                             double gain, double slope, bool flip_filter,
+                                             at::IntArrayRef x_size, bool transpose);
+// The output tensor of a plan: [N, C, ay.out, ax.out] in the layout the plan asks for.
+at::Tensor filtered_lrelu_output(const FilteredLReluPlan& p);
+
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
+    const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd,
+    const std::optional<at::Tensor>& b, int64_t up, int64_t down, at::IntArrayRef padding,
+    double gain, double slope, std::optional<double> clamp, bool flip_filter, bool write_signs);
+at::Tensor filtered_lrelu_stored_cpu(const at::Tensor& g, const at::Tensor& signs,
+                                     const at::Tensor& fu, const at::Tensor& fd, int64_t up,
+                                     int64_t down, at::IntArrayRef padding, double gain,
+                                     double slope, bool flip_filter, at::IntArrayRef x_size,
+                                     bool transpose);
+#ifdef FASTGAN_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cuda(
+    const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd,
+    const std::optional<at::Tensor>& b, int64_t up, int64_t down, at::IntArrayRef padding,
+    double gain, double slope, std::optional<double> clamp, bool flip_filter, bool write_signs);
+at::Tensor filtered_lrelu_stored_cuda(const at::Tensor& g, const at::Tensor& signs,
+                                      const at::Tensor& fu, const at::Tensor& fd, int64_t up,
+                                      int64_t down, at::IntArrayRef padding, double gain,
+                                      double slope, bool flip_filter, at::IntArrayRef x_size,
+                                      bool transpose);
 #endif
 
 }  // namespace fastgan

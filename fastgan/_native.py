@@ -20,9 +20,15 @@ def available() -> bool:
     return _C is not None
 
 
-def has_kernel(device: torch.device) -> bool:
-    """True when a native kernel was compiled for this kind of device."""
-    if _C is None:
+def has_op(name: str) -> bool:
+    """True when the loaded extension defines torch.ops.fastgan.<name> (a build older than the
+    Python sources may lack newer ops)."""
+    return _C is not None and hasattr(torch.ops.fastgan, name)
+
+
+def has_kernel(device: torch.device, op: str) -> bool:
+    """True when a native kernel of `op` was compiled for this kind of device."""
+    if not has_op(op):
         return False
     if device.type == "cpu":
         return True

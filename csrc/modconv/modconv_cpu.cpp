@@ -235,7 +235,8 @@ void weight_forward(const ModconvWeightPlan& p, at::Tensor& out_t) {
 //   gweight[o, j] = sum_n g[n, o, j] * ak[n, j] * b[n, o]
 //   gb[n, o]      = sum_j g[n, o, j] * weight[o, j] * ak[n, j]
 //   ga[n, i]      = sum_{o, k} g[n, o, i * K + k] * weight[o, i * K + k] * b[n, o]
-// Tasks own output channels o; ga is summed in one [N, I * K] buffer per thread.
+// The output channels are split into one slice per thread; each slice sums its part of ga in
+// its own [N, I * K] buffer (indexed by slice, not by thread id, so no two writers share one).
 template <typename scalar_t>
 void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tensor& gweight_t,
                      at::Tensor& ga_t, at::Tensor& gb_t) {
@@ -248,14 +249,15 @@ void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tens
   scalar_t* __restrict__ gweight = gweight_t.mutable_data_ptr<scalar_t>();
   scalar_t* __restrict__ gb = gb_t.mutable_data_ptr<scalar_t>();
   const int64_t N = p.N, O = p.O, I = p.I, K = p.K, J = I * K;
-  const int threads = at::get_num_threads();
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), O));
   std::vector<T> partial(size_t(threads) * N * J, T(0));
 
-  at::parallel_for(0, O, 1, [&](int64_t o0, int64_t o1) {
-    T* __restrict__ R = partial.data() + size_t(at::get_thread_num()) * N * J;
+  // Slice t: output channels t * O / threads to (t + 1) * O / threads - 1.
+  const auto slice = [&](int64_t t) {
+    T* __restrict__ R = partial.data() + size_t(t) * N * J;
     std::vector<T> acc_v(J);
     T* __restrict__ acc = acc_v.data();
-    for (int64_t o = o0; o < o1; ++o) {
+    for (int64_t o = t * O / threads; o < (t + 1) * O / threads; ++o) {
       std::fill_n(acc, J, T(0));
       const scalar_t* __restrict__ wr = weight + o * J;
       for (int64_t n = 0; n < N; ++n) {
@@ -288,15 +290,18 @@ void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tens
       }
       for (int64_t j = 0; j < J; ++j) gweight[o * J + j] = scalar_t(acc[j]);
     }
+  };
+  at::parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) slice(t);
   });
 
-  // ga: the per-thread buffers summed, then the kernel taps.
+  // ga: the per-slice buffers summed, then the kernel taps.
   scalar_t* __restrict__ ga = ga_t.mutable_data_ptr<scalar_t>();
   const int64_t grain = std::max<int64_t>(1, kGrainSize / (K * threads));
   at::parallel_for(0, N * I, grain, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
       T sum = T(0);
-      for (int t = 0; t < threads; ++t) {
+      for (int64_t t = 0; t < threads; ++t) {
         const T* row = partial.data() + size_t(t) * N * J + e * K;
         for (int64_t k = 0; k < K; ++k) sum += row[k];
       }

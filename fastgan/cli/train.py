@@ -18,6 +18,8 @@ def _fresh_dir(root: Path, name: str) -> Path:
 
 
 @click.command()
+@click.argument("model_name", metavar="[MODEL]", required=False,
+                type=click.Choice(sorted(RECIPES)))
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="A named set of values.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A YAML or JSON file of config values (applied after the preset).")
@@ -40,6 +42,11 @@ def _fresh_dir(root: Path, name: str) -> Path:
 @click.option("--keep-ckpts", type=int)
 @click.option("--grid-size", type=int)
 @click.option("--eval-n", type=int, help="Generated images for metrics.json (0: none).")
+@click.option("--eval-every", type=int,
+              help="Also evaluate every N steps, logged to stats.jsonl (0: only at the end).")
+@click.option("--eval-metrics", help="classifier (default), fid, kid, pr; comma-separated.")
+@click.option("--inception", type=click.Path(dir_okay=False),
+              help="Inception-v3 weights for fid/kid/pr (default $FASTGAN_INCEPTION).")
 @click.option("--num-workers", type=int)
 @click.option("--tensorboard/--no-tensorboard", default=None)
 @click.option("-o", "--option", "options", multiple=True,
@@ -57,16 +64,22 @@ def _fresh_dir(root: Path, name: str) -> Path:
               default="auto", show_default=True,
               help="Run the fused ops natively or as their plain-PyTorch references "
                    "(fastgan.ops.use), e.g. to compare both on the same model.")
-def train(preset, config_file, options, name, runs_dir, resume, progress, threads, ops_backend,
-          **flags) -> None:
-    """Train a GAN and write samples, curves, checkpoints and metrics under RUNS_DIR/NAME."""
+def train(model_name, preset, config_file, options, name, runs_dir, resume, progress, threads,
+          ops_backend, **flags) -> None:
+    """Train a GAN and write samples, curves, checkpoints and metrics under RUNS_DIR/NAME.
+
+    MODEL (or --model) is the model family, e.g. `fastgan train cyclegan --data PATH`."""
+    if model_name is not None:
+        if flags.get("model") not in (None, model_name):
+            raise click.UsageError(f"MODEL is {model_name!r} but --model is {flags['model']!r}")
+        flags["model"] = model_name
     import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
+    from fastgan import ops
     from fastgan.training import NonFiniteLossError
     from fastgan.training import train as run_training
-    from fastgan import ops
     from fastgan.training.checkpoint import resolve_checkpoint
 
     # The config, and the run folder.
@@ -97,6 +110,8 @@ def train(preset, config_file, options, name, runs_dir, resume, progress, thread
             result = run_training(config, run_dir, resume=resume, progress=progress)
     except NonFiniteLossError as error:
         raise click.ClickException(str(error)) from error
+    except ValueError as error:  # a configuration the model refuses, e.g. identity loss
+        raise click.ClickException(f"{type(error).__name__}: {error}") from error
 
     # Where everything is.
     click.echo(f"{'interrupted' if result.interrupted else 'finished'} at step {result.step} "

@@ -39,11 +39,12 @@ def current() -> str:
     return _active
 
 
-def native_for(op: str, x: torch.Tensor) -> bool:
-    """Whether `op` should run its native kernel on tensors like `x`."""
+def native_for(op: str, x: torch.Tensor, kernels: tuple[str, ...] | None = None) -> bool:
+    """Whether `op` should run its native kernels (torch.ops.fastgan.<name> for each name in
+    `kernels`, default just `op`) on tensors like `x`."""
     if _active == "reference":
         return False
-    if _native.has_kernel(x.device):
+    if all(_native.has_kernel(x.device, k) for k in kernels or (op,)):
         return True
     if _active == "native":
         raise RuntimeError(

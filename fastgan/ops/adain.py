@@ -118,5 +118,5 @@ def _register() -> None:
     )
 
 
-if _native.available():
+if _native.has_op("adain"):
     _register()

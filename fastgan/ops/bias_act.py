@@ -128,5 +128,5 @@ def _register() -> None:
     )
 
 
-if _native.available():
+if _native.has_op("bias_act"):
     _register()

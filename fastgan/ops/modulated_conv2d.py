@@ -5,7 +5,7 @@ Native ops (`torch.ops.fastgan.*`):
   modconv_weight_grad(g, weight, a, b) -> (gweight, ga, gb), one pass over g
   modconv_scale(x, s, noise)         y[n, c] = x[n, c] * s[n, c] + noise[n, c]
   modconv_scale_grad(g, x, s)        -> (g * s, sum over H, W of g * x), one pass
-Each gradient op is differentiable again through the same four ops, to any order.
+Each gradient op has its own autograd, written with the same four ops (second order).
 """
 
 import torch
@@ -72,12 +72,13 @@ def modulated_conv2d(
     Returns:
         y [N, O, H', W'], the dtype of x.
 
-    Gradients flow to x, weight, styles and noise, to second order and beyond (path-length
-    regularization differentiates the generator twice): the native parts' backward ops have
-    their own autograd, written with the same native ops.
+    Gradients flow to x, weight, styles and noise, to second order (path-length
+    regularization differentiates the generator twice): the native parts' backward ops are
+    custom ops with their own autograd, written with the same native ops (no composite
+    fallback).
     """
     _check(x, weight, styles, up, down)
-    if not _backend.native_for("modulated_conv2d", x):
+    if not _backend.native_for("modulated_conv2d", x, ("modconv_weight", "modconv_scale")):
         fused = True if fused_modconv is None else fused_modconv
         y = reference.modulated_conv2d(x, weight, styles, None, up, down, padding,
                                        resample_filter, demodulate, flip_weight, fused)
@@ -266,5 +267,5 @@ def _register() -> None:
     )
 
 
-if _native.available():
+if _native.has_op("modconv_weight") and _native.has_op("modconv_scale"):
     _register()

@@ -193,3 +193,28 @@ def modulated_conv2d(
     if noise is not None:
         y = y + noise.to(y.dtype)
     return y
+
+
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None = None,
+    fd: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: int | list[int] = 0,
+    gain: float = math.sqrt(2),
+    slope: float = 0.2,
+    clamp: float | None = None,
+    flip_filter: bool = False,
+) -> torch.Tensor:
+    """The composite that fastgan.ops.filtered_lrelu fuses, x [N, C, H, W]:
+    bias, upfirdn2d(fu, up, padding, gain=up**2), leaky ReLU * gain clamped, upfirdn2d(fd, down).
+    """
+    fu = None if fu is None else fu.to(x.dtype)
+    fd = None if fd is None else fd.to(x.dtype)
+    if b is not None:
+        x = bias_act(x, b)
+    x = upfirdn2d(x, fu, up=up, padding=padding, flip_filter=flip_filter, gain=up**2)
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)

@@ -295,5 +295,5 @@ def _register() -> None:
     torch.library.register_autograd("fastgan::upfirdn2d", backward, setup_context=setup_context)
 
 
-if _native.available():
+if _native.has_op("upfirdn2d"):
     _register()

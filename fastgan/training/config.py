@@ -44,6 +44,9 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     tensorboard: bool = False
     eval_n: int = 5000  # generated images for metrics.json at the end; 0: no evaluation
+    eval_every: int = 0  # steps between evaluations logged to stats.jsonl; 0: only at the end
+    eval_metrics: str = "classifier"  # comma-separated: classifier, fid, kid, pr
+    inception: str | None = None  # Inception-v3 weights for fid/kid/pr ($FASTGAN_INCEPTION)
 
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -54,7 +57,7 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         non_negative = ("steps", "kimg", "minutes", "sample_every", "ckpt_every", "eval_n",
-                        "num_workers")
+                        "eval_every", "num_workers")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -96,3 +96,79 @@ def evaluate_recipe(recipe: Recipe, config: TrainConfig, *, n: int = 5000, seed:
                      for k in range(recipe.num_classes)]
         out["class_accuracy_per_class"] = per_class
     return out
+
+
+def evaluate_feature_metrics(
+    recipe: Recipe,
+    config: TrainConfig,
+    *,
+    metrics: str,
+    num: int,
+    num_real: int | None,
+    inception: str | None,
+    cache_dir: str | None,
+    batch_size: int,
+    seed: int,
+) -> dict[str, Any]:
+    """FID / KID / precision-recall (fastgan.metrics.evaluate) of a trained recipe: `num`
+    samples from latents of `seed` against the run's real training images, without random
+    augmentation. Class-conditional models cycle through the classes."""
+    from fastgan.data import TransformConfig, build_dataset
+    from fastgan.metrics import evaluate
+
+    real = build_dataset(
+        config.dataset,
+        resolution=config.resolution,
+        channels=config.channels,
+        split="train",
+        data_root=config.data_root,
+        transform=TransformConfig(),
+    )
+    z_all = recipe.latents(num, seed)
+    done = 0
+
+    @torch.no_grad()
+    def generator_fn(n: int) -> torch.Tensor:
+        nonlocal done
+        z = z_all[done : done + n]
+        c = None
+        if recipe.class_conditional:
+            c = torch.arange(done, done + len(z), device=recipe.device) % recipe.num_classes
+        done += len(z)
+        if recipe.pair_transform is not None:
+            return recipe.sample_pairs(z)[0]
+        return recipe.sample(z, c)
+
+    return evaluate(
+        generator_fn,
+        real,
+        metrics=metrics,
+        num=num,
+        num_real=num_real,
+        inception=inception,
+        device=recipe.device,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        data_key=f"{config.dataset}:train:{config.resolution}:{config.channels}",
+        seed=seed,
+        progress=True,
+    )
+
+
+def evaluate_chosen(recipe: Recipe, config: TrainConfig, *, n: int, seed: int = 0
+                    ) -> dict[str, Any]:
+    """The metrics named by config.eval_metrics on n generated images: "classifier" (the
+    recipe's own numbers) and any of fid, kid, pr (Inception features, config.inception)."""
+    from fastgan.metrics import parse_metrics
+
+    names = [m.strip().lower() for m in config.eval_metrics.split(",") if m.strip()]
+    feature = [m for m in names if m != "classifier"]
+    results: dict[str, Any] = {}
+    if "classifier" in names:
+        results.update(recipe.evaluate(config, n=n, seed=seed))
+    if feature:
+        scores = evaluate_feature_metrics(
+            recipe, config, metrics=",".join(parse_metrics(feature)), num=n, num_real=None,
+            inception=config.inception, cache_dir=None, batch_size=64, seed=seed)
+        results.update(scores)
+    return results

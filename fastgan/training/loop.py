@@ -23,6 +23,7 @@ import torch
 
 from fastgan.training import checkpoint as ckpt
 from fastgan.training.config import TrainConfig
+from fastgan.training.evaluate import evaluate_chosen
 from fastgan.training.images import save_grid
 from fastgan.training.logs import StatsWriter, plot_curves
 from fastgan.training.recipe import DataSource, Recipe, build_options
@@ -197,7 +198,8 @@ def train(
         saved = TrainConfig(**sidecar["config"])
         keep = {f: getattr(config, f) for f in (
             "steps", "kimg", "minutes", "device", "log_every", "sample_every", "ckpt_every",
-            "keep_ckpts", "tensorboard", "eval_n", "num_workers", "grid_size")}
+            "keep_ckpts", "tensorboard", "eval_n", "eval_every", "eval_metrics", "inception",
+            "num_workers", "grid_size")}
         config = dataclasses.replace(saved, **keep)
         start_step, loop_state = sidecar["step"], sidecar["loop"]
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
@@ -307,6 +309,11 @@ def _run(config, run_dir, ckpt_dir, dataset, sidecar, tensors, start_step, loop_
                 samples_path = _save_samples(recipe, config, run_dir, step)
             if config.ckpt_every and step % config.ckpt_every == 0:
                 last_ckpt = save()
+            if config.eval_every and config.eval_n and step % config.eval_every == 0:
+                scores = evaluate_chosen(recipe, config, n=config.eval_n)
+                stats.write({"step": step, **{f"metric/{k}": v for k, v in scores.items()
+                                              if isinstance(v, float)}})
+                logger.info("step %d metrics: %s", step, json.dumps(scores))
     except KeyboardInterrupt:
         logger.warning("interrupted at step %d", step)
         sigint["stop"] = True
@@ -322,7 +329,7 @@ def _run(config, run_dir, ckpt_dir, dataset, sidecar, tensors, start_step, loop_
     curves = plot_curves(run_dir / "stats.jsonl", run_dir / "curves.png")
     metrics_path = None
     if config.eval_n > 0 and not sigint["stop"]:
-        metrics = recipe.evaluate(config, n=config.eval_n)
+        metrics = evaluate_chosen(recipe, config, n=config.eval_n)
         metrics_path = run_dir / "metrics.json"
         metrics_path.write_text(json.dumps({"step": step, **metrics}, indent=1))
         logger.info("metrics: %s", json.dumps(metrics))

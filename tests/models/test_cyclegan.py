@@ -71,7 +71,7 @@ def test_normal_init():
     assert abs(float(weights.mean())) < 1e-3 and abs(float(weights.std()) - 0.02) < 1e-3
     scales = torch.cat([m.weight.detach() for m in g.modules() if isinstance(m, nn.BatchNorm2d)])
     assert abs(float(scales.mean()) - 1) < 0.01 and abs(float(scales.std()) - 0.02) < 0.01
-    assert float(g.to_image.bias.abs().max()) == 0
+    assert float(g.to_image.bias.detach().abs().max()) == 0
 
 
 @pytest.mark.parametrize("n_layers, size, out", [
