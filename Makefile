@@ -29,7 +29,7 @@ test: build
 
 # The conditional GAN on Fashion-MNIST for a few minutes of CPU: samples, curves and metrics
 # under runs/cgan-fashion*/ (TRAIN_ARGS adds flags, e.g. TRAIN_ARGS="--minutes 10").
-TRAIN_MINUTES ?= 5
+TRAIN_MINUTES ?= 10
 train: build
 	$(VENV)/bin/fastgan train --preset cgan-fashion --minutes $(TRAIN_MINUTES) $(TRAIN_ARGS)
 
