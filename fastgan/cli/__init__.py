@@ -10,7 +10,8 @@ import click
 def main(verbose: bool) -> None:
     """fastgan: train, run and evaluate GANs on fused native ops."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
     )
 
 

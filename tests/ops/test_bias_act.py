@@ -45,7 +45,9 @@ def test_matches_reference_float64(device, act, bias, clamp):
 
 
 @pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("dim,shape", [(0, (6, 4)), (2, (1, 3, 5, 2)), (-1, (2, 3, 7)), (1, (1, 11))])
+@pytest.mark.parametrize(
+    "dim,shape", [(0, (6, 4)), (2, (1, 3, 5, 2)), (-1, (2, 3, 7)), (1, (1, 11))]
+)
 def test_other_dims_and_batch_one(act, dim, shape):
     x = torch.randn(shape, dtype=torch.float64) * 2
     b = torch.randn(shape[dim], dtype=torch.float64)
@@ -164,12 +166,14 @@ def test_torch_compile(backend):
     x2, b2 = x.detach().requires_grad_(True), b.detach().requires_grad_(True)
     loss_ref = fn(x2, b2)
     gx_ref, gb_ref = torch.autograd.grad(loss_ref, [x2, b2])
-    assert torch.allclose(loss, loss_ref) and torch.allclose(gx, gx_ref) and torch.allclose(gb, gb_ref)
+    assert torch.allclose(loss, loss_ref)
+    assert torch.allclose(gx, gx_ref) and torch.allclose(gb, gb_ref)
 
 
 def test_bad_inputs_raise_clear_errors():
     x = torch.randn(2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"b must be 1-D of length x.shape\[1\] = 3, got shape \(4,\)"):
+    expected = r"b must be 1-D of length x.shape\[1\] = 3, got shape \(4,\)"
+    with pytest.raises(ValueError, match=expected):
         ops.bias_act(x, torch.randn(4))
     with pytest.raises(ValueError, match="act must be one of .* got 'gelu'"):
         ops.bias_act(x, act="gelu")
