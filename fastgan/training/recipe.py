@@ -191,3 +191,24 @@ class Recipe:
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         if state:
             raise ValueError(f"unexpected extra state keys {sorted(state)}")
+
+
+class GDRecipe(Recipe):
+    """A recipe with one generator G and one discriminator D, each with its own Adam, and an
+    optional EMA of G (DCGAN, the conditional GAN, CoGAN)."""
+
+    def _setup_optimizers(self, options: Any) -> None:
+        """opt_G and opt_D from options.lr_g, lr_d, beta1, beta2; ema from options.ema_decay."""
+        betas = (options.beta1, options.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=options.lr_g, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=options.lr_d, betas=betas)
+        self.ema = Ema(self.G, options.ema_decay) if options.ema_decay > 0 else None
+
+    def modules(self) -> dict[str, nn.Module]:
+        out = {"G": self.G, "D": self.D}
+        if self.ema is not None:
+            out["G_ema"] = self.ema.module
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_G, "D": self.opt_D}

@@ -11,7 +11,7 @@ import torch
 
 from fastgan.models.cogan import TRANSFORMS, CoupledDiscriminator, CoupledGenerator
 from fastgan.models.cogan import domain_transform
-from fastgan.training.recipe import Ema, Recipe
+from fastgan.training.recipe import GDRecipe
 from fastgan.training.recipes.dcgan import bce_d_loss, bce_g_loss
 
 
@@ -37,7 +37,7 @@ class CoGANOptions:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
-class CoGANRecipe(Recipe):
+class CoGANRecipe(GDRecipe):
     """One coupled D step and one coupled G step per batch."""
 
     Options = CoGANOptions
@@ -57,19 +57,7 @@ class CoGANRecipe(Recipe):
         self.D = CoupledDiscriminator(
             resolution=resolution, channels=channels, base=o.d_base, max_channels=o.max_channels
         ).to(self.device)
-        betas = (o.beta1, o.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=betas)
-        self.ema = Ema(self.G, o.ema_decay) if o.ema_decay > 0 else None
-
-    def modules(self):
-        out = {"G": self.G, "D": self.D}
-        if self.ema is not None:
-            out["G_ema"] = self.ema.module
-        return out
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
+        self._setup_optimizers(o)
 
     def step(self, x, c):
         if len(x) < 2:

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from fastgan.models.cogan import TRANSFORMS, domain_transform
 from fastgan.models.dcgan import Discriminator, Generator
-from fastgan.training.recipe import Ema, Recipe
+from fastgan.training.recipe import GDRecipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ def bce_g_loss(fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake).mean()
 
 
-class DCGANRecipe(Recipe):
+class DCGANRecipe(GDRecipe):
     """One D step and one G step per batch, on the same generated images."""
 
     Options = DCGANOptions
@@ -85,19 +85,7 @@ class DCGANRecipe(Recipe):
             resolution=resolution, channels=channels, base=o.d_base,
             max_channels=o.max_channels, num_classes=self.num_classes,
         ).to(self.device)
-        betas = (o.beta1, o.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=betas)
-        self.ema = Ema(self.G, o.ema_decay) if o.ema_decay > 0 else None
-
-    def modules(self):
-        out = {"G": self.G, "D": self.D}
-        if self.ema is not None:
-            out["G_ema"] = self.ema.module
-        return out
-
-    def optimizers(self):
-        return {"G": self.opt_G, "D": self.opt_D}
+        self._setup_optimizers(o)
 
     def _labels(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch and labels the nets see: class labels, none, or domains 0/1 by halves."""
