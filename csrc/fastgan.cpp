@@ -3,6 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <torch/library.h>
 
+#include <c10/util/Exception.h>
+
+#include "cpu_isa.h"
 #include "ops.h"
 
 #ifndef FASTGAN_VERSION
@@ -40,17 +43,17 @@ TORCH_LIBRARY(fastgan, m) {
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
-  m.impl("bias_act", &fastgan::bias_act_cpu);
-  m.impl("bias_act_grad", &fastgan::bias_act_grad_cpu);
-  m.impl("adain", &fastgan::adain_cpu);
-  m.impl("adain_grad", &fastgan::adain_grad_cpu);
-  m.impl("modconv_weight", &fastgan::modconv_weight_cpu);
-  m.impl("modconv_weight_grad", &fastgan::modconv_weight_grad_cpu);
-  m.impl("modconv_scale", &fastgan::modconv_scale_cpu);
-  m.impl("modconv_scale_grad", &fastgan::modconv_scale_grad_cpu);
-  m.impl("upfirdn2d", &fastgan::upfirdn2d_cpu);
-  m.impl("filtered_lrelu", &fastgan::filtered_lrelu_cpu);
-  m.impl("filtered_lrelu_stored", &fastgan::filtered_lrelu_stored_cpu);
+  m.impl("bias_act", FASTGAN_CPU_DISPATCH(fastgan::bias_act_cpu));
+  m.impl("bias_act_grad", FASTGAN_CPU_DISPATCH(fastgan::bias_act_grad_cpu));
+  m.impl("adain", FASTGAN_CPU_DISPATCH(fastgan::adain_cpu));
+  m.impl("adain_grad", FASTGAN_CPU_DISPATCH(fastgan::adain_grad_cpu));
+  m.impl("modconv_weight", FASTGAN_CPU_DISPATCH(fastgan::modconv_weight_cpu));
+  m.impl("modconv_weight_grad", FASTGAN_CPU_DISPATCH(fastgan::modconv_weight_grad_cpu));
+  m.impl("modconv_scale", FASTGAN_CPU_DISPATCH(fastgan::modconv_scale_cpu));
+  m.impl("modconv_scale_grad", FASTGAN_CPU_DISPATCH(fastgan::modconv_scale_grad_cpu));
+  m.impl("upfirdn2d", FASTGAN_CPU_DISPATCH(fastgan::upfirdn2d_cpu));
+  m.impl("filtered_lrelu", FASTGAN_CPU_DISPATCH(fastgan::filtered_lrelu_cpu));
+  m.impl("filtered_lrelu_stored", FASTGAN_CPU_DISPATCH(fastgan::filtered_lrelu_stored_cpu));
 }
 
 #ifdef FASTGAN_WITH_CUDA
@@ -75,6 +78,16 @@ pybind11::dict build_info() {
   pybind11::dict info;
   info["version"] = FASTGAN_VERSION;
   info["cpu"] = true;
+  // The ISA is chosen here at the latest, when the package loads; a bad FASTGAN_CPU_ISA is a
+  // ValueError to Python.
+  try {
+    info["cpu_isa"] = fastgan::cpu_isa_name(fastgan::cpu_isa());
+  } catch (const c10::ValueError& error) {
+    throw pybind11::value_error(error.what_without_backtrace());
+  }
+  pybind11::list isas;
+  for (fastgan::CpuIsa isa : fastgan::available_cpu_isas()) isas.append(fastgan::cpu_isa_name(isa));
+  info["cpu_isas"] = isas;
 #ifdef FASTGAN_WITH_CUDA
   info["cuda"] = true;
   pybind11::list archs;

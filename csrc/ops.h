@@ -1,5 +1,6 @@
 // Entry points of every native op, as registered in fastgan.cpp. CPU versions live in
-// csrc/<op>/<op>_cpu.cpp, CUDA versions in csrc/<op>/<op>_cuda.cu.
+// csrc/<op>/<op>_cpu.cpp, one specialization per instruction set (see cpu_isa.h); CUDA versions
+// in csrc/<op>/<op>_cuda.cu.
 #pragma once
 
 #include <optional>
@@ -8,6 +9,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "cpu_isa.h"
 #include "filtered_lrelu/filtered_lrelu.h"
 #include "upfirdn2d/upfirdn2d.h"
 
@@ -33,9 +35,11 @@ BiasActPlan plan_bias_act(const at::Tensor& x, const std::optional<at::Tensor>& 
 // A copy of `t` laid out in memory exactly as `like` (same sizes and strides).
 at::Tensor same_layout(const at::Tensor& t, const at::Tensor& like);
 
+template <CpuIsa Isa>
 at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
                         const std::string& act, double alpha, double gain,
                         std::optional<double> clamp);
+template <CpuIsa Isa>
 at::Tensor bias_act_grad_cpu(const at::Tensor& dy, const at::Tensor& x,
                              const std::optional<at::Tensor>& b, int64_t dim,
                              const std::string& act, double alpha, double gain,
@@ -68,9 +72,11 @@ AdainPlan plan_adain(const char* op, const at::Tensor& x, const at::Tensor& scal
 void check_adain_grad(const char* op, const AdainPlan& p, const at::Tensor& dy,
                       const at::Tensor& mean, const at::Tensor& rstd);
 
+template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu(const at::Tensor& x,
                                                         const at::Tensor& scale,
                                                         const at::Tensor& bias, double eps);
+template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu(
     const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
     const at::Tensor& rstd, double eps);
@@ -114,13 +120,17 @@ ModconvScalePlan plan_modconv_scale(const char* op, const at::Tensor& x, const a
 // Checks noise against the plan: the shape of x (an expanded view is fine), its dtype and device.
 void check_modconv_noise(const char* op, const ModconvScalePlan& p, const at::Tensor& noise);
 
+template <CpuIsa Isa>
 at::Tensor modconv_weight_cpu(const at::Tensor& weight, const at::Tensor& a,
                               const std::optional<at::Tensor>& b);
+template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cpu(
     const at::Tensor& g, const at::Tensor& weight, const at::Tensor& a,
     const std::optional<at::Tensor>& b);
+template <CpuIsa Isa>
 at::Tensor modconv_scale_cpu(const at::Tensor& x, const at::Tensor& s,
                              const std::optional<at::Tensor>& noise);
+template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu(const at::Tensor& g,
                                                           const at::Tensor& x,
                                                           const at::Tensor& s);
@@ -158,6 +168,7 @@ Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t u
 // An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous.
 at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p);
 
+template <CpuIsa Isa>
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
@@ -204,10 +215,12 @@ FilteredLReluPlan plan_filtered_lrelu_stored(const at::Tensor& g, const at::Tens
 // The output tensor of a plan: [N, C, ay.out, ax.out] in the layout the plan asks for.
 at::Tensor filtered_lrelu_output(const FilteredLReluPlan& p);
 
+template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
     const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd,
     const std::optional<at::Tensor>& b, int64_t up, int64_t down, at::IntArrayRef padding,
     double gain, double slope, std::optional<double> clamp, bool flip_filter, bool write_signs);
+template <CpuIsa Isa>
 at::Tensor filtered_lrelu_stored_cpu(const at::Tensor& g, const at::Tensor& signs,
                                      const at::Tensor& fu, const at::Tensor& fd, int64_t up,
                                      int64_t down, at::IntArrayRef padding, double gain,

@@ -12,9 +12,12 @@
 #include <c10/util/Exception.h>
 
 #include "adain/adain.h"
+#include "cpu_isa.h"
 #include "ops.h"
 
 namespace fastgan {
+
+FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
 
@@ -226,6 +229,65 @@ void backward_channels_last(const AdainPlan& p, const scalar_t* __restrict__ dy,
 
 }  // namespace
 
+template <>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x,
+                                                        const at::Tensor& scale,
+                                                        const at::Tensor& bias, double eps) {
+  TORCH_CHECK(x.device().is_cpu(), "adain_cpu: x must be a CPU tensor, got ", x.device());
+  const AdainPlan p = plan_adain("adain", x, scale, bias, eps);
+  const at::Tensor b = bias.contiguous();
+  at::Tensor y = at::empty_like(p.x);
+  const auto stat_options = x.options().dtype(at::toOpMathType(x.scalar_type()));
+  at::Tensor mean = at::empty({p.N, p.C}, stat_options);
+  at::Tensor rstd = at::empty({p.N, p.C}, stat_options);
+  if (y.numel() == 0) {
+    mean.zero_();
+    rstd.zero_();
+    return {y, mean, rstd};
+  }
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_cpu", [&] {
+    using T = at::opmath_type<scalar_t>;
+    const auto run = p.channels_last ? forward_channels_last<scalar_t, T>
+                                     : forward_planes<scalar_t, T>;
+    run(p, p.x.const_data_ptr<scalar_t>(), p.scale.const_data_ptr<scalar_t>(),
+        b.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+        mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>(), T(eps));
+  });
+  return {y, mean, rstd};
+}
+
+template <>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
+    const at::Tensor& rstd, double eps) {
+  TORCH_CHECK(x.device().is_cpu(), "adain_grad_cpu: x must be a CPU tensor, got ", x.device());
+  const AdainPlan p = plan_adain("adain_grad", x, scale, std::nullopt, eps);
+  check_adain_grad("adain_grad", p, dy, mean, rstd);
+  const at::Tensor g = same_layout(dy, p.x);
+  const at::Tensor m = mean.contiguous(), r = rstd.contiguous();
+  at::Tensor dx = at::empty_like(p.x);
+  at::Tensor dscale = at::empty({p.N, p.C}, scale.options());
+  at::Tensor dbias = at::empty({p.N, p.C}, scale.options());
+  if (p.N * p.C == 0) return {dx, dscale, dbias};
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "adain_grad_cpu", [&] {
+        using T = at::opmath_type<scalar_t>;
+        const auto run = p.channels_last ? backward_channels_last<scalar_t, T>
+                                         : backward_planes<scalar_t, T>;
+        run(p, g.const_data_ptr<scalar_t>(), p.x.const_data_ptr<scalar_t>(),
+            p.scale.const_data_ptr<scalar_t>(), m.const_data_ptr<T>(), r.const_data_ptr<T>(),
+            dx.mutable_data_ptr<scalar_t>(), dscale.mutable_data_ptr<scalar_t>(),
+            dbias.mutable_data_ptr<scalar_t>());
+      });
+  return {dx, dscale, dbias};
+}
+
+FASTGAN_CPU_KERNELS_END
+
+#if FASTGAN_CPU_SHARED
+
 AdainPlan plan_adain(const char* op, const at::Tensor& x, const at::Tensor& scale,
                      const std::optional<at::Tensor>& bias, double eps) {
   // Device, then dtype, shape and values, then layout.
@@ -282,57 +344,6 @@ void check_adain_grad(const char* op, const AdainPlan& p, const at::Tensor& dy,
   }
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu(const at::Tensor& x,
-                                                        const at::Tensor& scale,
-                                                        const at::Tensor& bias, double eps) {
-  TORCH_CHECK(x.device().is_cpu(), "adain_cpu: x must be a CPU tensor, got ", x.device());
-  const AdainPlan p = plan_adain("adain", x, scale, bias, eps);
-  const at::Tensor b = bias.contiguous();
-  at::Tensor y = at::empty_like(p.x);
-  const auto stat_options = x.options().dtype(at::toOpMathType(x.scalar_type()));
-  at::Tensor mean = at::empty({p.N, p.C}, stat_options);
-  at::Tensor rstd = at::empty({p.N, p.C}, stat_options);
-  if (y.numel() == 0) {
-    mean.zero_();
-    rstd.zero_();
-    return {y, mean, rstd};
-  }
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_cpu", [&] {
-    using T = at::opmath_type<scalar_t>;
-    const auto run = p.channels_last ? forward_channels_last<scalar_t, T>
-                                     : forward_planes<scalar_t, T>;
-    run(p, p.x.const_data_ptr<scalar_t>(), p.scale.const_data_ptr<scalar_t>(),
-        b.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
-        mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>(), T(eps));
-  });
-  return {y, mean, rstd};
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu(
-    const at::Tensor& dy, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& mean,
-    const at::Tensor& rstd, double eps) {
-  TORCH_CHECK(x.device().is_cpu(), "adain_grad_cpu: x must be a CPU tensor, got ", x.device());
-  const AdainPlan p = plan_adain("adain_grad", x, scale, std::nullopt, eps);
-  check_adain_grad("adain_grad", p, dy, mean, rstd);
-  const at::Tensor g = same_layout(dy, p.x);
-  const at::Tensor m = mean.contiguous(), r = rstd.contiguous();
-  at::Tensor dx = at::empty_like(p.x);
-  at::Tensor dscale = at::empty({p.N, p.C}, scale.options());
-  at::Tensor dbias = at::empty({p.N, p.C}, scale.options());
-  if (p.N * p.C == 0) return {dx, dscale, dbias};
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "adain_grad_cpu", [&] {
-        using T = at::opmath_type<scalar_t>;
-        const auto run = p.channels_last ? backward_channels_last<scalar_t, T>
-                                         : backward_planes<scalar_t, T>;
-        run(p, g.const_data_ptr<scalar_t>(), p.x.const_data_ptr<scalar_t>(),
-            p.scale.const_data_ptr<scalar_t>(), m.const_data_ptr<T>(), r.const_data_ptr<T>(),
-            dx.mutable_data_ptr<scalar_t>(), dscale.mutable_data_ptr<scalar_t>(),
-            dbias.mutable_data_ptr<scalar_t>());
-      });
-  return {dx, dscale, dbias};
-}
+#endif  // FASTGAN_CPU_SHARED
 
 }  // namespace fastgan

@@ -9,9 +9,12 @@
 #include <c10/util/Exception.h>
 
 #include "bias_act/bias_act.h"
+#include "cpu_isa.h"
 #include "ops.h"
 
 namespace fastgan {
+
+FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
 
@@ -108,6 +111,76 @@ bias_act::Scalars<at::opmath_type<scalar_t>> scalars(const BiasActPlan& p) {
 
 }  // namespace
 
+template <>
+at::Tensor bias_act_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
+                        const std::string& act, double alpha, double gain,
+                        std::optional<double> clamp) {
+  TORCH_CHECK(x.device().is_cpu(), "bias_act_cpu: x must be a CPU tensor, got ", x.device());
+  const BiasActPlan p = plan_bias_act(x, b, dim, act, alpha, gain, clamp, true);
+  at::Tensor y = at::empty_like(p.x);
+  if (y.numel() == 0) return y;
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
+    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+    const auto s = scalars<scalar_t>(p);
+    bias_act::dispatch_act(p.act, [&](auto a) {
+      bias_act::dispatch_bool(p.clamp >= 0, [&](auto c) {
+        for_each_span<scalar_t, opmath_t>(
+            p, [&](int64_t i, int64_t n, opmath_t bias, const scalar_t* b) {
+              forward_span<decltype(a)::value, decltype(c)::value>(xp + i, b, yp + i, n, bias, s);
+            });
+      });
+    });
+  });
+  return y;
+}
+
+template <>
+at::Tensor bias_act_grad_cpu<FASTGAN_CPU_ISA>(const at::Tensor& dy, const at::Tensor& x,
+                             const std::optional<at::Tensor>& b, int64_t dim,
+                             const std::string& act, double alpha, double gain,
+                             std::optional<double> clamp, int64_t order) {
+  TORCH_CHECK(x.device().is_cpu() && dy.device().is_cpu(),
+              "bias_act_grad_cpu: dy and x must be CPU tensors, got ", dy.device(), " and ",
+              x.device());
+  TORCH_CHECK(dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type(),
+              "bias_act_grad: dy must match x in shape and dtype (", x.sizes(), ", ",
+              x.scalar_type(), "), got ", dy.sizes(), ", ", dy.scalar_type());
+  TORCH_CHECK(order == 1 || order == 2, "bias_act_grad: order must be 1 or 2, got ", order);
+  const BiasActPlan p = plan_bias_act(x, b, dim, act, alpha, gain, clamp, true);
+  const at::Tensor g = same_layout(dy, p.x);
+  at::Tensor dx = at::empty_like(p.x);
+  if (dx.numel() == 0) return dx;
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_grad_cpu", [&] {
+        using opmath_t = at::opmath_type<scalar_t>;
+        const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
+        const scalar_t* gp = g.const_data_ptr<scalar_t>();
+        scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
+        const auto s = scalars<scalar_t>(p);
+        bias_act::dispatch_act(p.act, [&](auto a) {
+          bias_act::dispatch_bool(p.clamp >= 0, [&](auto c) {
+            bias_act::dispatch_bool(order == 2, [&](auto second) {
+              constexpr int kOrder = decltype(second)::value ? 2 : 1;
+              for_each_span<scalar_t, opmath_t>(
+                  p, [&](int64_t i, int64_t n, opmath_t bias, const scalar_t* b) {
+                    backward_span<decltype(a)::value, kOrder, decltype(c)::value>(
+                        gp + i, xp + i, b, dxp + i, n, bias, s);
+                  });
+            });
+          });
+        });
+      });
+  return dx;
+}
+
+FASTGAN_CPU_KERNELS_END
+
+#if FASTGAN_CPU_SHARED
+
 BiasActPlan plan_bias_act(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
                           const std::string& act, double alpha, double gain,
                           std::optional<double> clamp, bool allow_half) {
@@ -152,68 +225,6 @@ at::Tensor same_layout(const at::Tensor& t, const at::Tensor& like) {
   return at::empty_like(like).copy_(t);
 }
 
-at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
-                        const std::string& act, double alpha, double gain,
-                        std::optional<double> clamp) {
-  TORCH_CHECK(x.device().is_cpu(), "bias_act_cpu: x must be a CPU tensor, got ", x.device());
-  const BiasActPlan p = plan_bias_act(x, b, dim, act, alpha, gain, clamp, true);
-  at::Tensor y = at::empty_like(p.x);
-  if (y.numel() == 0) return y;
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_cpu", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
-    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
-    const auto s = scalars<scalar_t>(p);
-    bias_act::dispatch_act(p.act, [&](auto a) {
-      bias_act::dispatch_bool(p.clamp >= 0, [&](auto c) {
-        for_each_span<scalar_t, opmath_t>(
-            p, [&](int64_t i, int64_t n, opmath_t bias, const scalar_t* b) {
-              forward_span<decltype(a)::value, decltype(c)::value>(xp + i, b, yp + i, n, bias, s);
-            });
-      });
-    });
-  });
-  return y;
-}
-
-at::Tensor bias_act_grad_cpu(const at::Tensor& dy, const at::Tensor& x,
-                             const std::optional<at::Tensor>& b, int64_t dim,
-                             const std::string& act, double alpha, double gain,
-                             std::optional<double> clamp, int64_t order) {
-  TORCH_CHECK(x.device().is_cpu() && dy.device().is_cpu(),
-              "bias_act_grad_cpu: dy and x must be CPU tensors, got ", dy.device(), " and ",
-              x.device());
-  TORCH_CHECK(dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type(),
-              "bias_act_grad: dy must match x in shape and dtype (", x.sizes(), ", ",
-              x.scalar_type(), "), got ", dy.sizes(), ", ", dy.scalar_type());
-  TORCH_CHECK(order == 1 || order == 2, "bias_act_grad: order must be 1 or 2, got ", order);
-  const BiasActPlan p = plan_bias_act(x, b, dim, act, alpha, gain, clamp, true);
-  const at::Tensor g = same_layout(dy, p.x);
-  at::Tensor dx = at::empty_like(p.x);
-  if (dx.numel() == 0) return dx;
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "bias_act_grad_cpu", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        const scalar_t* xp = p.x.const_data_ptr<scalar_t>();
-        const scalar_t* gp = g.const_data_ptr<scalar_t>();
-        scalar_t* dxp = dx.mutable_data_ptr<scalar_t>();
-        const auto s = scalars<scalar_t>(p);
-        bias_act::dispatch_act(p.act, [&](auto a) {
-          bias_act::dispatch_bool(p.clamp >= 0, [&](auto c) {
-            bias_act::dispatch_bool(order == 2, [&](auto second) {
-              constexpr int kOrder = decltype(second)::value ? 2 : 1;
-              for_each_span<scalar_t, opmath_t>(
-                  p, [&](int64_t i, int64_t n, opmath_t bias, const scalar_t* b) {
-                    backward_span<decltype(a)::value, kOrder, decltype(c)::value>(
-                        gp + i, xp + i, b, dxp + i, n, bias, s);
-                  });
-            });
-          });
-        });
-      });
-  return dx;
-}
+#endif  // FASTGAN_CPU_SHARED
 
 }  // namespace fastgan

@@ -20,9 +20,12 @@
 #include <c10/util/Exception.h>
 
 #include "filtered_lrelu/filtered_lrelu.h"
+#include "cpu_isa.h"
 #include "ops.h"
 
 namespace fastgan {
+
+FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
 
@@ -104,55 +107,25 @@ bool is_channels_last(const at::Tensor& t) {
 
 // ---- row helpers ----
 
-// The build targets baseline x86-64 (SSE2). With GCC or Clang on x86-64, the two loops that
-// take nearly all of the time (axpy and the forward act) are also compiled for AVX2 + FMA and
-// for AVX-512, and the loader picks the best one the CPU has (function multiversioning).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FASTGAN_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTGAN_CPU_CLONES
-#endif
+// The two loops that take nearly all of the time (compiled per ISA, see cpu_isa.h).
 
-FASTGAN_CPU_CLONES void axpy_float(float* __restrict__ y, const float* __restrict__ x, float w,
-                                    int64_t n) {
+// y[0..n) += w * x[0..n).
+template <typename T>
+void axpy(T* __restrict__ y, const T* __restrict__ x, T w, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += w * x[i];
 }
-
-FASTGAN_CPU_CLONES void axpy_double(double* __restrict__ y, const double* __restrict__ x,
-                                     double w, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += w * x[i];
-}
-
-inline void axpy(float* y, const float* x, float w, int64_t n) { axpy_float(y, x, w, n); }
-inline void axpy(double* y, const double* x, double w, int64_t n) { axpy_double(y, x, w, n); }
 
 // The forward act of a row: values in place, codes alongside.
 template <bool Clamp, typename T>
-inline void act_row(T* __restrict__ mid, uint8_t* __restrict__ codes, int64_t n,
-                    filtered_lrelu::ActScalars<T> s) {
+void act_row(T* __restrict__ mid, uint8_t* __restrict__ codes, int64_t n,
+             filtered_lrelu::ActScalars<T> s) {
   for (int64_t e = 0; e < n; ++e) mid[e] = filtered_lrelu::act_forward<Clamp>(mid[e], s, &codes[e]);
 }
 
-FASTGAN_CPU_CLONES void act_row_float(float* mid, uint8_t* codes, int64_t n,
-                                      filtered_lrelu::ActScalars<float> s, bool clamp) {
+template <typename T>
+void act_row(T* mid, uint8_t* codes, int64_t n, filtered_lrelu::ActScalars<T> s, bool clamp) {
   if (clamp) return act_row<true>(mid, codes, n, s);
   act_row<false>(mid, codes, n, s);
-}
-
-FASTGAN_CPU_CLONES void act_row_double(double* mid, uint8_t* codes, int64_t n,
-                                       filtered_lrelu::ActScalars<double> s, bool clamp) {
-  if (clamp) return act_row<true>(mid, codes, n, s);
-  act_row<false>(mid, codes, n, s);
-}
-
-inline void act_row(float* mid, uint8_t* codes, int64_t n, filtered_lrelu::ActScalars<float> s,
-                    bool clamp) {
-  act_row_float(mid, codes, n, s, clamp);
-}
-inline void act_row(double* mid, uint8_t* codes, int64_t n, filtered_lrelu::ActScalars<double> s,
-                    bool clamp) {
-  act_row_double(mid, codes, n, s, clamp);
 }
 
 // Phase-split (src[phase * count + m] holds sample r * m + phase) to natural order.
@@ -480,6 +453,40 @@ void run_core_cpu(const FilteredLReluPlan& p, at::Tensor& out) {
 
 }  // namespace
 
+template <>
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd,
+    const std::optional<at::Tensor>& b, int64_t up, int64_t down, at::IntArrayRef padding,
+    double gain, double slope, std::optional<double> clamp, bool flip_filter, bool write_signs) {
+  TORCH_CHECK(x.device().is_cpu(), "filtered_lrelu_cpu: x must be a CPU tensor, got ", x.device());
+  const FilteredLReluPlan p = plan_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope,
+                                                  clamp, flip_filter, write_signs);
+  at::Tensor y = filtered_lrelu_output(p);
+  run_core_cpu(p, y);
+  at::Tensor signs = p.signs.defined() ? p.signs : at::empty({0}, x.options().dtype(at::kByte));
+  return {y, signs};
+}
+
+template <>
+at::Tensor filtered_lrelu_stored_cpu<FASTGAN_CPU_ISA>(const at::Tensor& g, const at::Tensor& signs,
+                                     const at::Tensor& fu, const at::Tensor& fd, int64_t up,
+                                     int64_t down, at::IntArrayRef padding, double gain,
+                                     double slope, bool flip_filter, at::IntArrayRef x_size,
+                                     bool transpose) {
+  TORCH_CHECK(g.device().is_cpu(), "filtered_lrelu_stored_cpu: g must be a CPU tensor, got ",
+              g.device());
+  const FilteredLReluPlan p = plan_filtered_lrelu_stored(g, signs, fu, fd, up, down, padding,
+                                                         gain, slope, flip_filter, x_size,
+                                                         transpose);
+  at::Tensor out = filtered_lrelu_output(p);
+  run_core_cpu(p, out);
+  return out;
+}
+
+FASTGAN_CPU_KERNELS_END
+
+#if FASTGAN_CPU_SHARED
+
 FilteredLReluPlan plan_filtered_lrelu(const at::Tensor& x, const at::Tensor& fu,
                                       const at::Tensor& fd, const std::optional<at::Tensor>& b,
                                       int64_t up, int64_t down, at::IntArrayRef padding,
@@ -586,32 +593,6 @@ at::Tensor filtered_lrelu_output(const FilteredLReluPlan& p) {
                    p.in.options().memory_format(format));
 }
 
-std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
-    const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd,
-    const std::optional<at::Tensor>& b, int64_t up, int64_t down, at::IntArrayRef padding,
-    double gain, double slope, std::optional<double> clamp, bool flip_filter, bool write_signs) {
-  TORCH_CHECK(x.device().is_cpu(), "filtered_lrelu_cpu: x must be a CPU tensor, got ", x.device());
-  const FilteredLReluPlan p = plan_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope,
-                                                  clamp, flip_filter, write_signs);
-  at::Tensor y = filtered_lrelu_output(p);
-  run_core_cpu(p, y);
-  at::Tensor signs = p.signs.defined() ? p.signs : at::empty({0}, x.options().dtype(at::kByte));
-  return {y, signs};
-}
-
-at::Tensor filtered_lrelu_stored_cpu(const at::Tensor& g, const at::Tensor& signs,
-                                     const at::Tensor& fu, const at::Tensor& fd, int64_t up,
-                                     int64_t down, at::IntArrayRef padding, double gain,
-                                     double slope, bool flip_filter, at::IntArrayRef x_size,
-                                     bool transpose) {
-  TORCH_CHECK(g.device().is_cpu(), "filtered_lrelu_stored_cpu: g must be a CPU tensor, got ",
-              g.device());
-  const FilteredLReluPlan p = plan_filtered_lrelu_stored(g, signs, fu, fd, up, down, padding,
-                                                         gain, slope, flip_filter, x_size,
-                                                         transpose);
-  at::Tensor out = filtered_lrelu_output(p);
-  run_core_cpu(p, out);
-  return out;
-}
+#endif  // FASTGAN_CPU_SHARED
 
 }  // namespace fastgan

@@ -14,9 +14,12 @@
 #include <c10/util/Exception.h>
 
 #include "modconv/modconv.h"
+#include "cpu_isa.h"
 #include "ops.h"
 
 namespace fastgan {
+
+FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
 
@@ -312,6 +315,87 @@ void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tens
 
 }  // namespace
 
+template <>
+at::Tensor modconv_weight_cpu<FASTGAN_CPU_ISA>(const at::Tensor& weight, const at::Tensor& a,
+                              const std::optional<at::Tensor>& b) {
+  TORCH_CHECK(weight.device().is_cpu(), "modconv_weight_cpu: weight must be a CPU tensor, got ",
+              weight.device());
+  const ModconvWeightPlan p = plan_modconv_weight("modconv_weight", weight, a, b);
+  at::Tensor out = at::empty({p.N, p.O, p.I, weight.size(2), weight.size(3)}, weight.options());
+  if (out.numel() == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, weight.scalar_type(),
+                                  "modconv_weight_cpu", [&] { weight_forward<scalar_t>(p, out); });
+  return out;
+}
+
+template <>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& g, const at::Tensor& weight, const at::Tensor& a,
+    const std::optional<at::Tensor>& b) {
+  TORCH_CHECK(weight.device().is_cpu() && g.device().is_cpu(),
+              "modconv_weight_grad_cpu: g and weight must be CPU tensors, got ", g.device(),
+              " and ", weight.device());
+  const ModconvWeightPlan p = plan_modconv_weight("modconv_weight_grad", weight, a, b);
+  const std::array<int64_t, 5> shape = {p.N, p.O, p.I, weight.size(2), weight.size(3)};
+  TORCH_CHECK(g.sizes() == at::IntArrayRef(shape) && g.scalar_type() == weight.scalar_type(),
+              "modconv_weight_grad: g must be [N, O, I, kh, kw] = ", at::IntArrayRef(shape),
+              " of ", weight.scalar_type(), ", got ", g.sizes(), " of ", g.scalar_type());
+  const at::Tensor gc = g.contiguous();
+  at::Tensor gweight = at::empty_like(p.weight);
+  at::Tensor ga = at::empty({p.N, p.I}, weight.options());
+  at::Tensor gb = at::empty({p.N, p.O}, weight.options());
+  if (g.numel() == 0) {
+    gweight.zero_();
+    ga.zero_();
+    gb.zero_();
+    return {gweight, ga, gb};
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, weight.scalar_type(), "modconv_weight_grad_cpu",
+      [&] { weight_backward<scalar_t>(p, gc, gweight, ga, gb); });
+  return {gweight, ga, gb};
+}
+
+template <>
+at::Tensor modconv_scale_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Tensor& s,
+                             const std::optional<at::Tensor>& noise) {
+  TORCH_CHECK(x.device().is_cpu(), "modconv_scale_cpu: x must be a CPU tensor, got ", x.device());
+  const ModconvScalePlan p = plan_modconv_scale("modconv_scale", x, s);
+  const bool has_noise = noise.has_value() && noise->defined();
+  if (has_noise) check_modconv_noise("modconv_scale", p, *noise);
+  at::Tensor y = at::empty_like(p.x);
+  if (y.numel() == 0) return y;
+  const at::Tensor nz = has_noise ? *noise : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "modconv_scale_cpu",
+                                  [&] { scale_forward<scalar_t>(p, nz, y); });
+  return y;
+}
+
+template <>
+std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu<FASTGAN_CPU_ISA>(const at::Tensor& g,
+                                                          const at::Tensor& x,
+                                                          const at::Tensor& s) {
+  TORCH_CHECK(x.device().is_cpu() && g.device().is_cpu(),
+              "modconv_scale_grad_cpu: g and x must be CPU tensors, got ", g.device(), " and ",
+              x.device());
+  const ModconvScalePlan p = plan_modconv_scale("modconv_scale_grad", x, s);
+  TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(),
+              "modconv_scale_grad: g must match x in shape and dtype (", x.sizes(), ", ",
+              x.scalar_type(), "), got ", g.sizes(), ", ", g.scalar_type());
+  const at::Tensor gl = same_layout(g, p.x);
+  at::Tensor gx = at::empty_like(p.x);
+  at::Tensor gs = at::empty({p.N, p.C}, s.options());
+  if (p.N * p.C == 0) return {gx, gs};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
+                                  "modconv_scale_grad_cpu",
+                                  [&] { scale_backward<scalar_t>(p, gl, gx, gs); });
+  return {gx, gs};
+}
+
+FASTGAN_CPU_KERNELS_END
+
+#if FASTGAN_CPU_SHARED
+
 ModconvWeightPlan plan_modconv_weight(const char* op, const at::Tensor& weight,
                                       const at::Tensor& a, const std::optional<at::Tensor>& b) {
   // Device, then dtype, then shape; then layout.
@@ -378,77 +462,6 @@ void check_modconv_noise(const char* op, const ModconvScalePlan& p, const at::Te
               p.x.sizes(), "; an expanded view is fine), got ", noise.sizes());
 }
 
-at::Tensor modconv_weight_cpu(const at::Tensor& weight, const at::Tensor& a,
-                              const std::optional<at::Tensor>& b) {
-  TORCH_CHECK(weight.device().is_cpu(), "modconv_weight_cpu: weight must be a CPU tensor, got ",
-              weight.device());
-  const ModconvWeightPlan p = plan_modconv_weight("modconv_weight", weight, a, b);
-  at::Tensor out = at::empty({p.N, p.O, p.I, weight.size(2), weight.size(3)}, weight.options());
-  if (out.numel() == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, weight.scalar_type(),
-                                  "modconv_weight_cpu", [&] { weight_forward<scalar_t>(p, out); });
-  return out;
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cpu(
-    const at::Tensor& g, const at::Tensor& weight, const at::Tensor& a,
-    const std::optional<at::Tensor>& b) {
-  TORCH_CHECK(weight.device().is_cpu() && g.device().is_cpu(),
-              "modconv_weight_grad_cpu: g and weight must be CPU tensors, got ", g.device(),
-              " and ", weight.device());
-  const ModconvWeightPlan p = plan_modconv_weight("modconv_weight_grad", weight, a, b);
-  const std::array<int64_t, 5> shape = {p.N, p.O, p.I, weight.size(2), weight.size(3)};
-  TORCH_CHECK(g.sizes() == at::IntArrayRef(shape) && g.scalar_type() == weight.scalar_type(),
-              "modconv_weight_grad: g must be [N, O, I, kh, kw] = ", at::IntArrayRef(shape),
-              " of ", weight.scalar_type(), ", got ", g.sizes(), " of ", g.scalar_type());
-  const at::Tensor gc = g.contiguous();
-  at::Tensor gweight = at::empty_like(p.weight);
-  at::Tensor ga = at::empty({p.N, p.I}, weight.options());
-  at::Tensor gb = at::empty({p.N, p.O}, weight.options());
-  if (g.numel() == 0) {
-    gweight.zero_();
-    ga.zero_();
-    gb.zero_();
-    return {gweight, ga, gb};
-  }
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, weight.scalar_type(), "modconv_weight_grad_cpu",
-      [&] { weight_backward<scalar_t>(p, gc, gweight, ga, gb); });
-  return {gweight, ga, gb};
-}
-
-at::Tensor modconv_scale_cpu(const at::Tensor& x, const at::Tensor& s,
-                             const std::optional<at::Tensor>& noise) {
-  TORCH_CHECK(x.device().is_cpu(), "modconv_scale_cpu: x must be a CPU tensor, got ", x.device());
-  const ModconvScalePlan p = plan_modconv_scale("modconv_scale", x, s);
-  const bool has_noise = noise.has_value() && noise->defined();
-  if (has_noise) check_modconv_noise("modconv_scale", p, *noise);
-  at::Tensor y = at::empty_like(p.x);
-  if (y.numel() == 0) return y;
-  const at::Tensor nz = has_noise ? *noise : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "modconv_scale_cpu",
-                                  [&] { scale_forward<scalar_t>(p, nz, y); });
-  return y;
-}
-
-std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu(const at::Tensor& g,
-                                                          const at::Tensor& x,
-                                                          const at::Tensor& s) {
-  TORCH_CHECK(x.device().is_cpu() && g.device().is_cpu(),
-              "modconv_scale_grad_cpu: g and x must be CPU tensors, got ", g.device(), " and ",
-              x.device());
-  const ModconvScalePlan p = plan_modconv_scale("modconv_scale_grad", x, s);
-  TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(),
-              "modconv_scale_grad: g must match x in shape and dtype (", x.sizes(), ", ",
-              x.scalar_type(), "), got ", g.sizes(), ", ", g.scalar_type());
-  const at::Tensor gl = same_layout(g, p.x);
-  at::Tensor gx = at::empty_like(p.x);
-  at::Tensor gs = at::empty({p.N, p.C}, s.options());
-  if (p.N * p.C == 0) return {gx, gs};
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(),
-                                  "modconv_scale_grad_cpu",
-                                  [&] { scale_backward<scalar_t>(p, gl, gx, gs); });
-  return {gx, gs};
-}
+#endif  // FASTGAN_CPU_SHARED
 
 }  // namespace fastgan

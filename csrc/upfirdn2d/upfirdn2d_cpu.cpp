@@ -17,10 +17,13 @@
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
+#include "cpu_isa.h"
 #include "ops.h"
 #include "upfirdn2d/upfirdn2d.h"
 
 namespace fastgan {
+
+FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
 
@@ -416,6 +419,25 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
 
 }  // namespace
 
+template <>
+at::Tensor upfirdn2d_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
+                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                         int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+  TORCH_CHECK(x.device().is_cpu(), "upfirdn2d_cpu: x must be a CPU tensor, got ", x.device());
+  const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
+                                         pady1, flip_filter, gain, true);
+  at::Tensor y = upfirdn2d_output(p);
+  if (y.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "upfirdn2d_cpu",
+                                    [&] { upfirdn2d_cpu_impl<scalar_t>(p, y); });
+  }
+  return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
+}
+
+FASTGAN_CPU_KERNELS_END
+
+#if FASTGAN_CPU_SHARED
+
 Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                              int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
                              int64_t pady0, int64_t pady1, bool flip_filter, double gain,
@@ -461,18 +483,6 @@ at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p) {
   return at::empty({p.x.size(0), p.x.size(1), p.ay.out, p.ax.out}, p.x.options());
 }
 
-at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                         int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
-  TORCH_CHECK(x.device().is_cpu(), "upfirdn2d_cpu: x must be a CPU tensor, got ", x.device());
-  const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
-                                         pady1, flip_filter, gain, true);
-  at::Tensor y = upfirdn2d_output(p);
-  if (y.numel() > 0) {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "upfirdn2d_cpu",
-                                    [&] { upfirdn2d_cpu_impl<scalar_t>(p, y); });
-  }
-  return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
-}
+#endif  // FASTGAN_CPU_SHARED
 
 }  // namespace fastgan
