@@ -14,6 +14,11 @@ except ImportError as error:  # the package is used from a source tree without a
     _C = None
     _LOAD_ERROR = str(error)
 
+# What the build holds. Reading it also fixes the instruction set of the CPU kernels, from the
+# environment variable FASTGAN_CPU_ISA (auto, baseline, avx2 or avx512; unset means auto, the
+# best one the build and the CPU have): a value it cannot honour is a ValueError here, at load.
+_BUILD_INFO: dict = {} if _C is None else dict(_C.build_info())
+
 
 def available() -> bool:
     """True when the compiled extension loaded."""
@@ -33,12 +38,14 @@ def has_kernel(device: torch.device, op: str) -> bool:
     if device.type == "cpu":
         return True
     if device.type == "cuda":
-        return bool(_C.build_info()["cuda"])
+        return bool(_BUILD_INFO["cuda"])
     return False
 
 
 def native_info() -> dict:
-    """What the native build holds: versions, compiled backends and CUDA architectures."""
+    """What the native build holds: versions, compiled backends, CUDA architectures, and the
+    instruction set of the CPU kernels in use ("cpu_isa") among those this CPU runs
+    ("cpu_isas", baseline first)."""
     from fastgan import __version__
 
     info = {
@@ -48,9 +55,11 @@ def native_info() -> dict:
         "cpu": False,
         "cuda": False,
         "cuda_archs": [],
+        "cpu_isa": None,
+        "cpu_isas": [],
     }
     if _C is None:
         info["load_error"] = _LOAD_ERROR
         return info
-    info.update(_C.build_info())
+    info.update(_BUILD_INFO)
     return info

@@ -7,6 +7,9 @@
 // rows). Every inner loop is a contiguous multiply-add over a row (polyphase: each output phase
 // reads consecutive inputs), so the compiler vectorizes it.
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -278,16 +281,43 @@ int64_t column_taps(const Axis& a, int64_t o, const T* fc, int64_t* rows, T* coe
   return count;
 }
 
-// Filter coefficients in correlation order (flipped unless flip_filter), times `scale`:
-// [taps_y, taps_x] row-major for a 2-D filter, [taps] for a separable one.
-template <typename T>
-std::vector<T> correlation_filter(const at::Tensor& f, bool flip, double scale) {
+// The filter along y and along x: a separable filter [ft] twice, or the two factors of a 2-D
+// filter [fh, fw] that is their outer product to double precision (setup_filter makes such
+// filters from 1-D taps); then the filter runs as two 1-D passes, fh + fw multiply-adds per
+// output instead of fh * fw. The factors share the scale evenly (sqrt of the largest tap), so
+// that setup_filter([1, 3, 3, 1]) factors exactly into [1, 3, 3, 1] / 8 twice. Empty vectors
+// when the 2-D filter has a higher rank.
+std::pair<std::vector<double>, std::vector<double>> filter_factors(const at::Tensor& f) {
   const at::Tensor fd = f.to(at::kDouble).contiguous();
-  const double* src = fd.const_data_ptr<double>();
-  const int64_t n = fd.numel();
+  const double* v = fd.const_data_ptr<double>();
+  if (f.dim() == 1) {
+    std::vector<double> taps(v, v + f.numel());
+    return {taps, taps};
+  }
+  const int64_t fh = f.size(0), fw = f.size(1);
+  int64_t pivot = 0;
+  for (int64_t i = 1; i < fh * fw; ++i) pivot = std::abs(v[i]) > std::abs(v[pivot]) ? i : pivot;
+  const double peak = std::abs(v[pivot]);
+  if (peak == 0) return {};
+  const int64_t i0 = pivot / fw, j0 = pivot % fw;
+  const double root = std::sqrt(peak);
+  std::vector<double> fy(fh), fx(fw);
+  for (int64_t i = 0; i < fh; ++i) fy[i] = v[i * fw + j0] / root;
+  for (int64_t j = 0; j < fw; ++j) fx[j] = v[i0 * fw + j] / (v[pivot] / root);
+  for (int64_t i = 0; i < fh; ++i) {
+    for (int64_t j = 0; j < fw; ++j) {
+      if (std::abs(fy[i] * fx[j] - v[i * fw + j]) > 16 * DBL_EPSILON * peak) return {};
+    }
+  }
+  return {fy, fx};
+}
+
+// Coefficients in correlation order (flipped unless flip_filter), times `scale`: of a 1-D
+// filter, or of a 2-D filter [fh, fw] stored row-major (flipping every axis reverses it).
+template <typename T>
+std::vector<T> correlation_taps(const double* f, int64_t n, bool flip, double scale) {
   std::vector<T> fc(n);
-  // Flipping every axis of a row-major array reverses it.
-  for (int64_t i = 0; i < n; ++i) fc[i] = T((flip ? src[i] : src[n - 1 - i]) * scale);
+  for (int64_t i = 0; i < n; ++i) fc[i] = T((flip ? f[i] : f[n - 1 - i]) * scale);
   return fc;
 }
 
@@ -303,12 +333,21 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
 
   // Separable filters run the pass that yields fewer rows for the other pass first: x first
   // when the output has at least as many rows as the input (the x pass then sees the input rows).
-  const bool x_first = !p.separable || ay.out >= ay.in;
   // The gain is folded into the coefficients of the last pass.
-  const std::vector<T> fc_last = correlation_filter<T>(p.f, p.flip_filter, p.gain);
-  const std::vector<T> fc_plain = correlation_filter<T>(p.f, p.flip_filter, 1.0);
-  const T* fcx = (p.separable && x_first) ? fc_plain.data() : fc_last.data();
-  const T* fcy = (p.separable && !x_first) ? fc_plain.data() : fc_last.data();
+  const auto [fy, fx] = filter_factors(p.f);
+  const bool separable = !fx.empty();
+  const bool x_first = !separable || ay.out >= ay.in;
+  std::vector<T> fcx_taps, fcy_taps;
+  if (separable) {
+    fcx_taps = correlation_taps<T>(fx.data(), ax.taps, p.flip_filter, x_first ? 1.0 : p.gain);
+    fcy_taps = correlation_taps<T>(fy.data(), ay.taps, p.flip_filter, x_first ? p.gain : 1.0);
+  } else {
+    const at::Tensor fd = p.f.to(at::kDouble).contiguous();
+    fcx_taps = correlation_taps<T>(fd.const_data_ptr<double>(), fd.numel(), p.flip_filter,
+                                   p.gain);
+  }
+  const T* fcx = fcx_taps.data();
+  const T* fcy = separable ? fcy_taps.data() : fcx;
 
   // Tasks: (plane, block of output rows).
   const int64_t want = kTasksPerThread * at::get_num_threads();
@@ -324,7 +363,7 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
 
   at::parallel_for(0, planes * blocks, 1, [&](int64_t task0, int64_t task1) {
     // Per-thread scratch.
-    RowCache<T> cache(fir, p.separable ? 1 : window);
+    RowCache<T> cache(fir, separable ? 1 : window);
     std::vector<T> phase(fir.phase_size()), acc(ax.out), own_row(fir.row_size());
     std::vector<const T*> term_ptrs(window * fir.terms_per_row() + 1);
     std::vector<T> term_coefs(term_ptrs.size());
@@ -357,7 +396,7 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
         }
       };
 
-      if (!p.separable) {
+      if (!separable) {
         // 2-D filter: each output row sums the x-resampled input rows its filter rows reach.
         cache.reset();
         for (int64_t oy = oy0; oy < oy1; ++oy) {
