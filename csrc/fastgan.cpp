@@ -33,6 +33,14 @@ TORCH_LIBRARY(fastgan, m) {
       "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
       " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
   m.def(
+      "upfirdn2d_scale(Tensor x, Tensor f, Tensor s, Tensor? noise, int upx, int upy, int downx,"
+      " int downy, int padx0, int padx1, int pady0, int pady1, bool flip_filter, float gain)"
+      " -> Tensor");
+  m.def(
+      "upfirdn2d_scale_grad(Tensor g, Tensor x, Tensor f, Tensor s, int upx, int upy, int downx,"
+      " int downy, int padx0, int padx1, int pady0, int pady1, bool flip_filter, float gain)"
+      " -> (Tensor, Tensor)");
+  m.def(
       "filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int[] padding,"
       " float gain, float slope, float? clamp, bool flip_filter, bool write_signs)"
       " -> (Tensor, Tensor)");
@@ -52,6 +60,8 @@ TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
   m.impl("modconv_scale", FASTGAN_CPU_DISPATCH(fastgan::modconv_scale_cpu));
   m.impl("modconv_scale_grad", FASTGAN_CPU_DISPATCH(fastgan::modconv_scale_grad_cpu));
   m.impl("upfirdn2d", FASTGAN_CPU_DISPATCH(fastgan::upfirdn2d_cpu));
+  m.impl("upfirdn2d_scale", FASTGAN_CPU_DISPATCH(fastgan::upfirdn2d_scale_cpu));
+  m.impl("upfirdn2d_scale_grad", FASTGAN_CPU_DISPATCH(fastgan::upfirdn2d_scale_grad_cpu));
   m.impl("filtered_lrelu", FASTGAN_CPU_DISPATCH(fastgan::filtered_lrelu_cpu));
   m.impl("filtered_lrelu_stored", FASTGAN_CPU_DISPATCH(fastgan::filtered_lrelu_stored_cpu));
 }

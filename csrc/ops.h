@@ -172,6 +172,19 @@ template <CpuIsa Isa>
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+// upfirdn2d with a per-plane scale and noise: y[n, c] = s[n, c] * upfirdn2d(x)[n, c] + noise.
+template <CpuIsa Isa>
+at::Tensor upfirdn2d_scale_cpu(const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
+                               const std::optional<at::Tensor>& noise, int64_t upx, int64_t upy,
+                               int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+                               int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+// Its gradient for the forward arguments given: with u = the adjoint of upfirdn2d applied to g,
+// (s[n, c] * u[n, c], sum over H, W of u[n, c] * x[n, c]).
+template <CpuIsa Isa>
+std::tuple<at::Tensor, at::Tensor> upfirdn2d_scale_grad_cpu(
+    const at::Tensor& g, const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
+    int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+    int64_t pady0, int64_t pady1, bool flip_filter, double gain);
 #ifdef FASTGAN_WITH_CUDA
 at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                           int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <utility>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <ATen/Dispatch.h>
@@ -321,8 +321,37 @@ std::vector<T> correlation_taps(const double* f, int64_t n, bool flip, double sc
   return fc;
 }
 
+// What upfirdn2d_scale and its gradient do with each filtered row u (row oy of plane q) before
+// it is stored: dot[q] += sum of u * dot_with[q, oy, :], then u = u * s[q] + noise[q, oy, :].
+// The default does nothing (plain upfirdn2d).
 template <typename scalar_t>
-void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
+struct Epilogue {
+  const scalar_t* s = nullptr;         // [planes] scale of each plane; null: none
+  const scalar_t* noise = nullptr;     // added after the scale (strides below); null: none
+  int64_t channels = 1;                // C: plane q is sample q / C, channel q % C
+  int64_t noise_stride[4] = {};        // noise strides along n, c, oy, ox, in elements
+  const scalar_t* dot_with = nullptr;  // [planes, out_h, out_w], contiguous; null: no dot
+  scalar_t* dot = nullptr;             // [planes]
+};
+
+// sum of a[i] * b[i], i < n, in independent lanes so that the compiler vectorizes it.
+template <typename T, typename S>
+T dot_row(const T* __restrict__ a, const S* __restrict__ b, int64_t n) {
+  constexpr int kLanes = 16;
+  T lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lanes[k] += a[i + k] * T(b[i + k]);
+  }
+  T sum = 0;
+  for (; i < n; ++i) sum += a[i] * T(b[i]);
+  for (int k = 0; k < kLanes; ++k) sum += lanes[k];
+  return sum;
+}
+
+template <typename scalar_t>
+void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y,
+                        const Epilogue<scalar_t>& ep = {}) {
   using T = at::opmath_type<scalar_t>;
   const Axis ax = p.ax, ay = p.ay;
   const int64_t planes = p.x.size(0) * p.x.size(1);
@@ -352,7 +381,7 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
   // Tasks: (plane, block of output rows).
   const int64_t want = kTasksPerThread * at::get_num_threads();
   int64_t rows_per_block = ay.out;
-  if (planes < want) {
+  if (planes < want && ep.dot_with == nullptr) {  // (a plane's dot is summed by one task)
     const int64_t blocks = (want + planes - 1) / planes;
     rows_per_block = std::max((ay.out + blocks - 1) / blocks, std::min(kMinBlockRows, ay.out));
   }
@@ -389,7 +418,26 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
         if constexpr (std::is_same_v<T, scalar_t>) return yplane + oy * ax.out;
         return acc.data();
       };
-      auto store_row = [&](int64_t oy, const T* row) {
+      T plane_dot = 0;
+      auto store_row = [&](int64_t oy, T* row) {
+        if (ep.dot_with != nullptr) {
+          plane_dot += dot_row(row, ep.dot_with + plane * out_plane + oy * ax.out, ax.out);
+        }
+        if (ep.s != nullptr) {
+          const T scale = T(ep.s[plane]);
+          if (ep.noise == nullptr) {
+            for (int64_t i = 0; i < ax.out; ++i) row[i] *= scale;
+          } else {
+            const int64_t* st = ep.noise_stride;
+            const scalar_t* nz = ep.noise + (plane / ep.channels) * st[0] +
+                                 (plane % ep.channels) * st[1] + oy * st[2];
+            if (st[3] == 1) {
+              for (int64_t i = 0; i < ax.out; ++i) row[i] = row[i] * scale + T(nz[i]);
+            } else {
+              for (int64_t i = 0; i < ax.out; ++i) row[i] = row[i] * scale + T(nz[i * st[3]]);
+            }
+          }
+        }
         if constexpr (!std::is_same_v<T, scalar_t>) {
           scalar_t* dst = yplane + oy * ax.out;
           for (int64_t i = 0; i < ax.out; ++i) dst[i] = scalar_t(row[i]);
@@ -452,6 +500,7 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y) {
           store_row(oy, out);
         }
       }
+      if (ep.dot != nullptr) ep.dot[plane] = scalar_t(plane_dot);
     }
   });
 }
@@ -471,6 +520,101 @@ at::Tensor upfirdn2d_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Tensor&
                                     [&] { upfirdn2d_cpu_impl<scalar_t>(p, y); });
   }
   return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
+}
+
+namespace {
+
+// s [N, C] for x [N, C, H, W]: checked, contiguous.
+at::Tensor plane_scale(const char* op, const at::Tensor& s, const at::Tensor& x) {
+  TORCH_CHECK(s.device() == x.device(), op, ": s must be on the device of x (", x.device(),
+              "), got ", s.device());
+  TORCH_CHECK(s.scalar_type() == x.scalar_type(), op, ": s must have the dtype of x (",
+              x.scalar_type(), "), got ", s.scalar_type());
+  TORCH_CHECK(s.dim() == 2 && s.size(0) == x.size(0) && s.size(1) == x.size(1), op,
+              ": s must be [N, C] = [", x.size(0), ", ", x.size(1), "], got ", s.sizes());
+  return s.contiguous();
+}
+
+}  // namespace
+
+template <>
+at::Tensor upfirdn2d_scale_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
+    const std::optional<at::Tensor>& noise, int64_t upx, int64_t upy, int64_t downx,
+    int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip_filter,
+    double gain) {
+  constexpr const char* op = "upfirdn2d_scale_cpu";
+  TORCH_CHECK(x.device().is_cpu(), op, ": x must be a CPU tensor, got ", x.device());
+  const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
+                                         pady1, flip_filter, gain, true);
+  const at::Tensor scale = plane_scale(op, s, x);
+  at::Tensor y = upfirdn2d_output(p);
+  if (noise.has_value()) {
+    TORCH_CHECK(noise->device() == x.device() && noise->scalar_type() == x.scalar_type(), op,
+                ": noise must be a ", x.scalar_type(), " tensor on ", x.device(), ", got ",
+                noise->scalar_type(), " on ", noise->device());
+    TORCH_CHECK(noise->sizes() == y.sizes(), op, ": noise must have the output's shape ",
+                y.sizes(), " (expand it), got ", noise->sizes());
+  }
+  if (y.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
+      Epilogue<scalar_t> ep;
+      ep.s = scale.const_data_ptr<scalar_t>();
+      ep.channels = x.size(1);
+      if (noise.has_value()) {
+        ep.noise = noise->const_data_ptr<scalar_t>();
+        for (int d = 0; d < 4; ++d) ep.noise_stride[d] = noise->stride(d);
+      }
+      upfirdn2d_cpu_impl<scalar_t>(p, y, ep);
+    });
+  }
+  return p.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y;
+}
+
+template <>
+std::tuple<at::Tensor, at::Tensor> upfirdn2d_scale_grad_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& g, const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
+    int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
+    int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+  constexpr const char* op = "upfirdn2d_scale_grad_cpu";
+  TORCH_CHECK(g.device().is_cpu() && x.device().is_cpu(), op,
+              ": g and x must be CPU tensors, got ", g.device(), " and ", x.device());
+  TORCH_CHECK(g.scalar_type() == x.scalar_type(), op, ": g must have the dtype of x (",
+              x.scalar_type(), "), got ", g.scalar_type());
+  // The forward geometry, to check g against and to find the adjoint's padding.
+  const Upfirdn2dPlan fwd = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
+                                           pady1, flip_filter, gain, true);
+  TORCH_CHECK(g.dim() == 4 && g.size(0) == x.size(0) && g.size(1) == x.size(1) &&
+                  g.size(2) == fwd.ay.out && g.size(3) == fwd.ax.out,
+              op, ": g must have the forward output's shape [", x.size(0), ", ", x.size(1), ", ",
+              fwd.ay.out, ", ", fwd.ax.out, "], got ", g.sizes());
+  const at::Tensor scale = plane_scale(op, s, x);
+
+  // The adjoint of upfirdn2d: up and down swapped, the filter flipped, padded so that every
+  // output sample meets the taps that read it (as fastgan/ops/upfirdn2d.py's backward).
+  const int64_t fw = f.size(-1), fh = f.size(0);
+  const int64_t in_w = x.size(3), in_h = x.size(2);
+  const Upfirdn2dPlan adj = plan_upfirdn2d(
+      g, f, downx, downy, upx, upy, fw - padx0 - 1,
+      in_w * upx - fwd.ax.out * downx + padx0 - upx + 1, fh - pady0 - 1,
+      in_h * upy - fwd.ay.out * downy + pady0 - upy + 1, !flip_filter, gain, true);
+  TORCH_INTERNAL_ASSERT(adj.ay.out == in_h && adj.ax.out == in_w, op,
+                        ": the adjoint's output does not match x");
+  at::Tensor dx = upfirdn2d_output(adj);
+  at::Tensor ds = at::empty({x.size(0), x.size(1)}, x.options());
+  const at::Tensor xc = x.contiguous();
+  if (dx.numel() > 0) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), op, [&] {
+      Epilogue<scalar_t> ep;
+      ep.s = scale.const_data_ptr<scalar_t>();
+      ep.dot_with = xc.const_data_ptr<scalar_t>();
+      ep.dot = ds.mutable_data_ptr<scalar_t>();
+      upfirdn2d_cpu_impl<scalar_t>(adj, dx, ep);
+    });
+  } else {
+    ds.zero_();
+  }
+  return {adj.channels_last ? dx.contiguous(at::MemoryFormat::ChannelsLast) : dx, ds};
 }
 
 FASTGAN_CPU_KERNELS_END

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from fastgan.ops.upfirdn2d import filter_size, parse_padding, upfirdn2d
 
-__all__ = ["conv2d_resample"]
+__all__ = ["conv2d_resample", "conv_transpose_parts"]
 
 
 def _conv(
@@ -73,17 +73,7 @@ def conv2d_resample(
             f"{in_per_group * groups} channels and O divisible by groups, got x of shape "
             f"{tuple(x.shape)}"
         )
-    fw, fh = filter_size(f)
-    px0, px1, py0, py1 = parse_padding(padding, "conv2d_resample")
-
-    # The padding that keeps the resampled output aligned (as upsample2d and downsample2d).
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    pad = (px0, px1, py0, py1)
+    px0, px1, py0, py1 = pad = _aligned_padding(f, up, down, padding)
 
     # 1x1 weight, downsampling only: downsample first, on the fewer input channels or not.
     if kw == 1 and kh == 1 and down > 1 and up == 1:
@@ -101,23 +91,10 @@ def conv2d_resample(
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
 
     # Upsampling (and maybe downsampling): a transposed strided convolution does the zero
-    # insertion and the convolution at once; the filter follows. The transposed convolution
-    # takes the weight as [I, O / groups, kh, kw].
+    # insertion and the convolution at once; the filter follows.
     if up > 1:
-        if groups == 1:
-            w = w.transpose(0, 1)
-        else:
-            w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
-            w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
-        px0, px1 = px0 - (kw - 1), px1 - (kw - up)
-        py0, py1 = py0 - (kh - 1), py1 - (kh - up)
-        # conv_transpose2d's own padding crops; the rest of the padding goes to the filter.
-        pxt = max(min(-px0, -px1), 0)
-        pyt = max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True,
-                  flip_weight=not flip_weight)
-        x = upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up**2,
-                      flip_filter=flip_filter)
+        x, fir_padding = _transposed(x, w, pad, up, groups, flip_weight)
+        x = upfirdn2d(x, f, padding=fir_padding, gain=up**2, flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
         return x
@@ -135,3 +112,53 @@ def _desc(value: object) -> str:
     if isinstance(value, torch.Tensor):
         return f"shape {tuple(value.shape)}"
     return type(value).__name__
+
+
+def _aligned_padding(f, up: int, down: int, padding) -> tuple[int, int, int, int]:
+    """`padding` plus what keeps the resampled output aligned (as upsample2d, downsample2d)."""
+    fw, fh = filter_size(f)
+    px0, px1, py0, py1 = parse_padding(padding, "conv2d_resample")
+    if up > 1:
+        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
+        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+    if down > 1:
+        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
+        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+    return px0, px1, py0, py1
+
+
+def _transposed(x, w, pad, up: int, groups: int, flip_weight: bool):
+    """The transposed strided convolution of the upsampling path, and the padding (x0, x1, y0,
+    y1) of the FIR filter (gain up**2) that follows it. The transposed convolution takes the
+    weight as [I, O / groups, kh, kw]; its own padding crops, the rest goes to the filter."""
+    out_channels, in_per_group, kh, kw = w.shape
+    if groups == 1:
+        w = w.transpose(0, 1)
+    else:
+        w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
+        w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+    px0, px1, py0, py1 = pad
+    px0, px1 = px0 - (kw - 1), px1 - (kw - up)
+    py0, py1 = py0 - (kh - 1), py1 - (kh - up)
+    pxt = max(min(-px0, -px1), 0)
+    pyt = max(min(-py0, -py1), 0)
+    x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True,
+              flip_weight=not flip_weight)
+    return x, (px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt)
+
+
+def conv_transpose_parts(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int,
+    padding: int | tuple[int, ...] = 0,
+    flip_weight: bool = True,
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """conv2d_resample(x, w, f, up, padding=padding, flip_weight=flip_weight) for up > 1 and
+    down = 1 without its last step: returns t, the transposed convolution [N, O, H', W'], and
+    the padding (x0, x1, y0, y1) with which upfirdn2d(t, f, padding=..., gain=up**2) gives the
+    result. For callers that fuse more work into that filter pass."""
+    if up < 2:
+        raise ValueError(f"conv_transpose_parts: up must be an int >= 2, got {up!r}")
+    return _transposed(x, w, _aligned_padding(f, up, 1, padding), up, 1, flip_weight)

@@ -12,7 +12,8 @@ import torch
 
 from fastgan import _native
 from fastgan.ops import _backend, reference
-from fastgan.ops.conv2d_resample import conv2d_resample
+from fastgan.ops.conv2d_resample import conv2d_resample, conv_transpose_parts
+from fastgan.ops.upfirdn2d import filter_size
 
 __all__ = ["modulated_conv2d", "prefers_fused"]
 
@@ -109,14 +110,40 @@ def modulated_conv2d(
         return _add_noise(y.reshape(N, O, *y.shape[2:]), noise)
 
     x = torch.ops.fastgan.modconv_scale(x, styles.to(x.dtype), None)
+
+    # Upsampling on the CPU: the demodulation and the noise go into the FIR pass after the
+    # transposed convolution (one pass over the large output instead of two).
+    if demodulate and up > 1 and down == 1 and _fuses_fir_epilogue(x):
+        t, fir_padding = conv_transpose_parts(x, weight.to(x.dtype), resample_filter, up,
+                                              padding, flip_weight)
+        f = resample_filter if resample_filter is not None else x.new_ones([1, 1])
+        if noise is not None:
+            shape = t.shape[:2] + _fir_output_hw(t, f, fir_padding)
+            _check_noise(noise, shape)
+            noise = noise.to(t.dtype).expand(shape)
+        return torch.ops.fastgan.upfirdn2d_scale(t, f, dcoefs.to(t.dtype), noise, 1, 1, 1, 1,
+                                                 *fir_padding, False, float(up**2))
+
     y = conv2d_resample(x, weight.to(x.dtype), resample_filter, up, down, padding,
                         flip_weight=flip_weight)
     if not demodulate:
         return _add_noise(y, noise)
     if noise is not None:
-        _check_noise(noise, y)
+        _check_noise(noise, y.shape)
         noise = noise.to(y.dtype).expand(y.shape)
     return torch.ops.fastgan.modconv_scale(y, dcoefs.to(y.dtype), noise)
+
+
+def _fuses_fir_epilogue(x: torch.Tensor) -> bool:
+    """Whether the up > 1 path runs the FIR filter, demodulation and noise as one native op
+    (upfirdn2d_scale, CPU kernel only)."""
+    return x.device.type == "cpu" and _native.has_op("upfirdn2d_scale")
+
+
+def _fir_output_hw(t: torch.Tensor, f: torch.Tensor, padding) -> tuple[int, int]:
+    fw, fh = filter_size(f)
+    px0, px1, py0, py1 = padding
+    return t.shape[2] + py0 + py1 - fh + 1, t.shape[3] + px0 + px1 - fw + 1
 
 
 def _check(x, weight, styles, up, down) -> None:
@@ -144,23 +171,23 @@ def _check(x, weight, styles, up, down) -> None:
             raise ValueError(f"modulated_conv2d: {name} must be an int >= 1, got {value!r}")
 
 
-def _check_noise(noise, y) -> None:
+def _check_noise(noise, shape: torch.Size) -> None:
     if not isinstance(noise, torch.Tensor):
         raise TypeError(f"modulated_conv2d: noise must be None or a torch.Tensor, got "
                         f"{type(noise).__name__}")
     try:
-        shape = torch.broadcast_shapes(noise.shape, y.shape)
+        broadcast = torch.broadcast_shapes(noise.shape, shape)
     except RuntimeError:
-        shape = None
-    if shape != y.shape:
+        broadcast = None
+    if broadcast != shape:
         raise ValueError(f"modulated_conv2d: noise must broadcast to the output shape "
-                         f"{tuple(y.shape)}, got shape {tuple(noise.shape)}")
+                         f"{tuple(shape)}, got shape {tuple(noise.shape)}")
 
 
 def _add_noise(y, noise):
     if noise is None:
         return y
-    _check_noise(noise, y)
+    _check_noise(noise, y.shape)
     return y + noise.to(y.dtype)
 
 

@@ -295,5 +295,70 @@ def _register() -> None:
     torch.library.register_autograd("fastgan::upfirdn2d", backward, setup_context=setup_context)
 
 
+def _register_scale() -> None:
+    """Fake kernels and autograd of upfirdn2d_scale (CPU only), to any order.
+
+    upfirdn2d_scale(x, f, s, noise, *geometry) = s[n, c] * U(x)[n, c] + noise, U the upfirdn2d
+    of the geometry; upfirdn2d_scale_grad(g, x, f, s, *geometry) = (s * U^T(g), sum_HW U^T(g) x).
+    The gradient is bilinear in (g, x, s) term by term, so its own vector-Jacobian product is
+    made of the same two ops.
+    """
+
+    @torch.library.register_fake("fastgan::upfirdn2d_scale")
+    def _(x, f, s, noise, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain):
+        shape = _output_shape(x, f, upx, upy, downx, downy, px0, px1, py0, py1)
+        channels_last = not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last
+        )
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return x.new_empty(shape).contiguous(memory_format=fmt)
+
+    @torch.library.register_fake("fastgan::upfirdn2d_scale_grad")
+    def _(g, x, f, s, *geometry):
+        channels_last = not g.is_contiguous() and g.is_contiguous(
+            memory_format=torch.channels_last
+        )
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return x.new_empty(x.shape).contiguous(memory_format=fmt), s.new_empty(s.shape)
+
+    def setup_scale(ctx, inputs, output):
+        x, f, s, noise, *ctx.geometry = inputs
+        ctx.has_noise = noise is not None
+        ctx.save_for_backward(x, f, s)
+
+    def backward_scale(ctx, g):
+        x, f, s = ctx.saved_tensors
+        dx, ds = torch.ops.fastgan.upfirdn2d_scale_grad(g, x, f, s, *ctx.geometry)
+        return (dx, None, ds, g if ctx.has_noise else None) + (None,) * 10
+
+    torch.library.register_autograd(
+        "fastgan::upfirdn2d_scale", backward_scale, setup_context=setup_scale
+    )
+
+    def setup_grad(ctx, inputs, output):
+        g, x, f, s, *ctx.geometry = inputs
+        ctx.save_for_backward(g, x, f, s)
+
+    def backward_grad(ctx, c_x, c_s):
+        g, x, f, s = ctx.saved_tensors
+        c_x = torch.zeros_like(x) if c_x is None else c_x
+        c_s = torch.zeros_like(s) if c_s is None else c_s
+        op, grad = torch.ops.fastgan.upfirdn2d_scale, torch.ops.fastgan.upfirdn2d_scale_grad
+        d_g = d_x = d_s = None
+        if ctx.needs_input_grad[0]:  # U(s c_x) + U(x c_s)
+            d_g = op(c_x, f, s, op(x, f, c_s, None, *ctx.geometry), *ctx.geometry)
+        if ctx.needs_input_grad[1]:  # c_s U^T(g)
+            d_x = grad(g, x, f, c_s, *ctx.geometry)[0]
+        if ctx.needs_input_grad[3]:  # sum U^T(g) c_x
+            d_s = grad(g, c_x, f, s, *ctx.geometry)[1]
+        return (d_g, d_x, None, d_s) + (None,) * 10
+
+    torch.library.register_autograd(
+        "fastgan::upfirdn2d_scale_grad", backward_grad, setup_context=setup_grad
+    )
+
+
 if _native.has_op("upfirdn2d"):
     _register()
+if _native.has_op("upfirdn2d_scale"):
+    _register_scale()

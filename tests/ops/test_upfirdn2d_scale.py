@@ -1,0 +1,138 @@
+"""upfirdn2d_scale (CPU): upfirdn2d with a per-plane scale and noise, and its gradient op."""
+
+import pytest
+import torch
+
+from fastgan import _native, ops
+from fastgan.ops import reference
+from fastgan.testing import dtype_error_bound, max_error
+
+pytestmark = pytest.mark.skipif(not _native.has_op("upfirdn2d_scale"),
+                                reason="native extension without upfirdn2d_scale")
+
+F64 = torch.float64
+# (x shape, filter, up, down, padding, gain): the modulated-conv case (crop after a transposed
+# convolution), upsampling, downsampling and a 12-tap separable filter.
+CASES = [
+    ((2, 3, 9, 9), [1, 3, 3, 1], 1, 1, (0, -1, 0, -1), 4.0),
+    ((2, 3, 5, 6), [1, 3, 3, 1], 2, 1, (2, 1, 2, 1), 4.0),
+    ((1, 2, 8, 7), [1, 3, 3, 1], 1, 2, (1, 1, 1, 1), 1.0),
+    ((1, 2, 6, 7), "sep12", 2, 1, (6, 5, 6, 5), 4.0),
+]
+
+
+def filt(spec):
+    if spec == "sep12":
+        return ops.setup_filter(torch.hann_window(14)[1:-1], separable=True)
+    return ops.setup_filter(spec)
+
+
+def geometry(up, down, padding, gain):
+    return (up, up, down, down, *padding, False, gain)
+
+
+def composite(x, f, s, noise, up, down, padding, gain):
+    y = reference.upfirdn2d(x, f, up, down, padding, False, gain) * s[:, :, None, None]
+    return y if noise is None else y + noise
+
+
+def inputs(shape, f, up, down, padding, gain, dtype=F64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=dtype)
+    s = torch.rand(shape[:2], generator=g, dtype=dtype) + 0.5
+    out = reference.upfirdn2d(x, f, up, down, padding, False, gain).shape
+    noise = torch.randn(out[0], 1, out[2], out[3], generator=g, dtype=dtype).expand(out)
+    return x, s, noise
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("with_noise", [True, False])
+def test_float64_matches_composite_with_gradients(case, with_noise):
+    shape, spec, up, down, padding, gain = case
+    f = filt(spec)
+    x, s, noise = inputs(shape, f, up, down, padding, gain)
+    noise = noise if with_noise else None
+    y = torch.ops.fastgan.upfirdn2d_scale(x, f, s, noise, *geometry(up, down, padding, gain))
+    exact = composite(x, f, s, noise, up, down, padding, gain)
+    assert max_error(y, exact) < 1e-12
+
+    # First-order gradients to x and s, against the composite's.
+    leaves = [x.clone().requires_grad_(True), s.clone().requires_grad_(True)]
+    dy = torch.randn(exact.shape, dtype=F64)
+    got = torch.autograd.grad(torch.ops.fastgan.upfirdn2d_scale(
+        leaves[0], f, leaves[1], noise, *geometry(up, down, padding, gain)), leaves, dy)
+    want = torch.autograd.grad(composite(*leaves[:1], f, leaves[1], noise, up, down, padding,
+                                         gain), leaves, dy)
+    for a, b in zip(got, want):
+        assert max_error(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("case", CASES[:2])
+def test_gradcheck_and_gradgradcheck(case):
+    shape, spec, up, down, padding, gain = case
+    f = filt(spec).double()
+    x, s, noise = inputs(shape, f, up, down, padding, gain)
+    leaves = [t.clone().requires_grad_(True) for t in (x, s, noise.contiguous())]
+
+    def fn(x, s, noise):
+        return torch.ops.fastgan.upfirdn2d_scale(x, f, s, noise, *geometry(up, down, padding,
+                                                                            gain))
+
+    assert torch.autograd.gradcheck(fn, leaves)
+    assert torch.autograd.gradgradcheck(fn, leaves)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_float32_within_dtype_error(case):
+    shape, spec, up, down, padding, gain = case
+    f = filt(spec)
+    x, s, noise = inputs(shape, f, up, down, padding, gain)
+
+    def fn(x, s, noise):
+        return composite(x, f, s, noise, up, down, padding, gain)
+
+    got = torch.ops.fastgan.upfirdn2d_scale(x.float(), f, s.float(), noise.float(),
+                                            *geometry(up, down, padding, gain))
+    assert max_error(got, fn(x, s, noise)) <= dtype_error_bound(fn, [x, s, noise],
+                                                                torch.float32)
+
+
+def test_opcheck():
+    shape, spec, up, down, padding, gain = CASES[0]
+    f = filt(spec)
+    x, s, noise = inputs(shape, f, up, down, padding, gain, dtype=torch.float32)
+    args = geometry(up, down, padding, gain)
+    torch.library.opcheck(torch.ops.fastgan.upfirdn2d_scale,
+                          (x.requires_grad_(True), f, s.requires_grad_(True), noise, *args))
+    g = torch.randn(noise.shape)
+    torch.library.opcheck(torch.ops.fastgan.upfirdn2d_scale_grad, (g, x.detach(), f,
+                                                                   s.detach(), *args))
+
+
+def test_bad_arguments_name_the_argument():
+    shape, spec, up, down, padding, gain = CASES[0]
+    f = filt(spec)
+    x, s, noise = inputs(shape, f, up, down, padding, gain, dtype=torch.float32)
+    args = geometry(up, down, padding, gain)
+    with pytest.raises(RuntimeError, match=r"s must be \[N, C\] = \[2, 3\], got \[3, 2\]"):
+        torch.ops.fastgan.upfirdn2d_scale(x, f, s.t(), None, *args)
+    with pytest.raises(RuntimeError, match="s must have the dtype of x"):
+        torch.ops.fastgan.upfirdn2d_scale(x, f, s.double(), None, *args)
+    with pytest.raises(RuntimeError, match="noise must have the output's shape"):
+        torch.ops.fastgan.upfirdn2d_scale(x, f, s, noise[:, :, 1:], *args)
+    with pytest.raises(RuntimeError, match="g must have the forward output's shape"):
+        torch.ops.fastgan.upfirdn2d_scale_grad(noise[:, :, 1:].contiguous(), x, f, s, *args)
+
+
+def test_modulated_conv2d_up2_uses_it_and_matches_reference():
+    torch.manual_seed(0)
+    x, weight = torch.randn(2, 4, 5, 5, dtype=F64), torch.randn(3, 4, 3, 3, dtype=F64)
+    styles, noise = torch.randn(2, 4, dtype=F64) + 1, torch.randn(2, 1, 10, 10, dtype=F64)
+    f = ops.setup_filter([1, 3, 3, 1])
+    kw = dict(up=2, padding=1, resample_filter=f, fused_modconv=False)
+    with torch.autograd.profiler.profile() as prof:
+        y = ops.modulated_conv2d(x, weight, styles, noise, **kw)
+    assert any(e.name == "fastgan::upfirdn2d_scale" for e in prof.function_events)
+    exact = reference.modulated_conv2d(x, weight, styles, None, 2, 1, 1, f, True, True,
+                                       False) + noise
+    assert max_error(y, exact) < 1e-12
