@@ -7,7 +7,8 @@ the lower of theirs. Shapes are StyleGAN2 synthesis layers: 16x512x16x16 with a 
 and 16x256x32x32 with up=2 (output 64x64). Forward-only times of both native paths are listed
 too: they are the measurement behind the path rule.
 
-    python -m benchmarks.bench_modulated_conv2d [--device cpu] [--min-run-time 1] [--json PATH]
+    python -m benchmarks.bench_modulated_conv2d [--device cpu] [--min-run-time 1] [--threads N]
+        [--json PATH]
 """
 
 import argparse
@@ -127,8 +128,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--min-run-time", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (on a shared 2-core CPU, 1 is steadiest)")
     parser.add_argument("--json", default="benchmarks/results/modulated_conv2d.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     results = {}
     for name, layer in LAYERS.items():
