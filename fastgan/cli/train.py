@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from fastgan.training.config import PRESETS, parse_option, resolve_config
+from fastgan.training.config import PRESETS, parse_option, preset_name, resolve_config
 from fastgan.training.recipes import RECIPES
 
 
@@ -20,7 +20,9 @@ def _fresh_dir(root: Path, name: str) -> Path:
 @click.command()
 @click.argument("model_name", metavar="[MODEL]", required=False,
                 type=click.Choice(sorted(RECIPES)))
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), help="A named set of values.")
+@click.option("--preset", metavar="NAME",
+              help=f"A named set of values: {', '.join(sorted(PRESETS))}; with MODEL also "
+                   "the part after 'MODEL-' (`fastgan train stylegan2 --preset small32`).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A YAML or JSON file of config values (applied after the preset).")
 @click.option("--model", type=click.Choice(sorted(RECIPES)), help="Model family.")
@@ -93,7 +95,7 @@ def train(model_name, preset, config_file, options, name, runs_dir, resume, prog
         config = resolve_config(preset=preset, file=config_file, overrides=overrides)
     except (ValueError, TypeError) as error:
         raise click.UsageError(str(error)) from error
-    name = name or preset or config.model
+    name = name or (preset_name(preset, config.model) if preset else config.model)
     if resume == "latest":
         run_dir = Path(runs_dir) / name
         resume = resolve_checkpoint(run_dir)

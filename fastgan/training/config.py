@@ -170,8 +170,8 @@ def resolve_config(
     """
     values: dict[str, Any] = dict(base) if base is not None else {}
     if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        model = (overrides or {}).get("model") or values.get("model")
+        preset = preset_name(preset, model)
         values = merge(values, PRESETS[preset], source=f"preset {preset}")
     if file is not None:
         values = merge(values, read_config_file(file), source=str(file))
@@ -182,6 +182,21 @@ def resolve_config(
     if values.get("steps", 0) == 0 and values.get("kimg", 0) == 0 and not values.get("minutes"):
         values["steps"] = 1000
     return TrainConfig(**values)
+
+
+def preset_name(preset: str, model: str | None = None) -> str:
+    """The full name of a preset: `preset` itself, or `MODEL-preset` ('small32' for stylegan2).
+
+    A preset of another model family than `model` is refused."""
+    full = preset if preset in PRESETS else f"{model}-{preset}" if model else preset
+    if full not in PRESETS:
+        short = sorted(p.split("-", 1)[1] for p in PRESETS if p.startswith(f"{model}-"))
+        hint = f" (or, for model {model}, one of {short})" if short else ""
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}{hint}, got {preset!r}")
+    if model is not None and PRESETS[full]["model"] != model:
+        raise ValueError(f"preset {full!r} is for model {PRESETS[full]['model']!r}, but the "
+                         f"model is {model!r}")
+    return full
 
 
 def _with_recipe_defaults(values: Mapping[str, Any]) -> dict[str, Any]:

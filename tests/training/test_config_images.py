@@ -20,11 +20,22 @@ def test_config_layers(tmp_path):
     assert resolve_options(config).options["beta1"] == 0.5
 
 
+def test_short_preset_names():
+    short = resolve_config(preset="small32", overrides={"model": "stylegan2"})
+    assert short == resolve_config(preset="stylegan2-small32")
+    assert short.model == "stylegan2" and short.resolution == 32
+
+
 def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown config key 'stepz'"):
         resolve_config(overrides={"stepz": 3})
     with pytest.raises(ValueError, match="preset must be one of"):
         resolve_config(preset="nope")
+    with pytest.raises(ValueError, match=r"for model stylegan2, one of \['cifar', 'paper256', "
+                                         r"'small32'\]\), got 'nope'"):
+        resolve_config(preset="nope", overrides={"model": "stylegan2"})
+    with pytest.raises(ValueError, match="is for model 'stylegan2', but the model is 'dcgan'"):
+        resolve_config(preset="stylegan2-small32", overrides={"model": "dcgan"})
     with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         TrainConfig(steps=1, batch_size=0)
     with pytest.raises(ValueError, match="one of steps, kimg or minutes"):
