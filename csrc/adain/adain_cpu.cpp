@@ -17,6 +17,7 @@
 
 namespace fastgan {
 
+// The kernels and entry points, compiled once per instruction set (see cpu_isa.h).
 FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
@@ -230,9 +231,8 @@ void backward_channels_last(const AdainPlan& p, const scalar_t* __restrict__ dy,
 }  // namespace
 
 template <>
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x,
-                                                        const at::Tensor& scale,
-                                                        const at::Tensor& bias, double eps) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias, double eps) {
   TORCH_CHECK(x.device().is_cpu(), "adain_cpu: x must be a CPU tensor, got ", x.device());
   const AdainPlan p = plan_adain("adain", x, scale, bias, eps);
   const at::Tensor b = bias.contiguous();
@@ -286,6 +286,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_grad_cpu<FASTGAN_CPU_ISA>(
 
 FASTGAN_CPU_KERNELS_END
 
+// Argument checks shared with the CUDA kernels: compiled once, in the baseline build.
 #if FASTGAN_CPU_SHARED
 
 AdainPlan plan_adain(const char* op, const at::Tensor& x, const at::Tensor& scale,

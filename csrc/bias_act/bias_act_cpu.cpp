@@ -14,6 +14,7 @@
 
 namespace fastgan {
 
+// The kernels and entry points, compiled once per instruction set (see cpu_isa.h).
 FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
@@ -112,9 +113,9 @@ bias_act::Scalars<at::opmath_type<scalar_t>> scalars(const BiasActPlan& p) {
 }  // namespace
 
 template <>
-at::Tensor bias_act_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
-                        const std::string& act, double alpha, double gain,
-                        std::optional<double> clamp) {
+at::Tensor bias_act_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim, const std::string& act,
+    double alpha, double gain, std::optional<double> clamp) {
   TORCH_CHECK(x.device().is_cpu(), "bias_act_cpu: x must be a CPU tensor, got ", x.device());
   const BiasActPlan p = plan_bias_act(x, b, dim, act, alpha, gain, clamp, true);
   at::Tensor y = at::empty_like(p.x);
@@ -138,10 +139,9 @@ at::Tensor bias_act_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const std::optiona
 }
 
 template <>
-at::Tensor bias_act_grad_cpu<FASTGAN_CPU_ISA>(const at::Tensor& dy, const at::Tensor& x,
-                             const std::optional<at::Tensor>& b, int64_t dim,
-                             const std::string& act, double alpha, double gain,
-                             std::optional<double> clamp, int64_t order) {
+at::Tensor bias_act_grad_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& dy, const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,
+    const std::string& act, double alpha, double gain, std::optional<double> clamp, int64_t order) {
   TORCH_CHECK(x.device().is_cpu() && dy.device().is_cpu(),
               "bias_act_grad_cpu: dy and x must be CPU tensors, got ", dy.device(), " and ",
               x.device());
@@ -179,6 +179,7 @@ at::Tensor bias_act_grad_cpu<FASTGAN_CPU_ISA>(const at::Tensor& dy, const at::Te
 
 FASTGAN_CPU_KERNELS_END
 
+// Argument checks shared with the CUDA kernels: compiled once, in the baseline build.
 #if FASTGAN_CPU_SHARED
 
 BiasActPlan plan_bias_act(const at::Tensor& x, const std::optional<at::Tensor>& b, int64_t dim,

@@ -25,6 +25,7 @@
 
 namespace fastgan {
 
+// The kernels and entry points, compiled once per instruction set (see cpu_isa.h).
 FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
@@ -468,11 +469,10 @@ std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu<FASTGAN_CPU_ISA>(
 }
 
 template <>
-at::Tensor filtered_lrelu_stored_cpu<FASTGAN_CPU_ISA>(const at::Tensor& g, const at::Tensor& signs,
-                                     const at::Tensor& fu, const at::Tensor& fd, int64_t up,
-                                     int64_t down, at::IntArrayRef padding, double gain,
-                                     double slope, bool flip_filter, at::IntArrayRef x_size,
-                                     bool transpose) {
+at::Tensor filtered_lrelu_stored_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& g, const at::Tensor& signs, const at::Tensor& fu, const at::Tensor& fd,
+    int64_t up, int64_t down, at::IntArrayRef padding, double gain, double slope, bool flip_filter,
+    at::IntArrayRef x_size, bool transpose) {
   TORCH_CHECK(g.device().is_cpu(), "filtered_lrelu_stored_cpu: g must be a CPU tensor, got ",
               g.device());
   const FilteredLReluPlan p = plan_filtered_lrelu_stored(g, signs, fu, fd, up, down, padding,
@@ -485,6 +485,7 @@ at::Tensor filtered_lrelu_stored_cpu<FASTGAN_CPU_ISA>(const at::Tensor& g, const
 
 FASTGAN_CPU_KERNELS_END
 
+// Argument checks shared with the CUDA kernels: compiled once, in the baseline build.
 #if FASTGAN_CPU_SHARED
 
 FilteredLReluPlan plan_filtered_lrelu(const at::Tensor& x, const at::Tensor& fu,

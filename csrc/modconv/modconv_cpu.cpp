@@ -19,6 +19,7 @@
 
 namespace fastgan {
 
+// The kernels and entry points, compiled once per instruction set (see cpu_isa.h).
 FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
@@ -316,8 +317,8 @@ void weight_backward(const ModconvWeightPlan& p, const at::Tensor& g_t, at::Tens
 }  // namespace
 
 template <>
-at::Tensor modconv_weight_cpu<FASTGAN_CPU_ISA>(const at::Tensor& weight, const at::Tensor& a,
-                              const std::optional<at::Tensor>& b) {
+at::Tensor modconv_weight_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& weight, const at::Tensor& a, const std::optional<at::Tensor>& b) {
   TORCH_CHECK(weight.device().is_cpu(), "modconv_weight_cpu: weight must be a CPU tensor, got ",
               weight.device());
   const ModconvWeightPlan p = plan_modconv_weight("modconv_weight", weight, a, b);
@@ -357,8 +358,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> modconv_weight_grad_cpu<FASTGAN_C
 }
 
 template <>
-at::Tensor modconv_scale_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Tensor& s,
-                             const std::optional<at::Tensor>& noise) {
+at::Tensor modconv_scale_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const at::Tensor& s, const std::optional<at::Tensor>& noise) {
   TORCH_CHECK(x.device().is_cpu(), "modconv_scale_cpu: x must be a CPU tensor, got ", x.device());
   const ModconvScalePlan p = plan_modconv_scale("modconv_scale", x, s);
   const bool has_noise = noise.has_value() && noise->defined();
@@ -372,9 +373,8 @@ at::Tensor modconv_scale_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Ten
 }
 
 template <>
-std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu<FASTGAN_CPU_ISA>(const at::Tensor& g,
-                                                          const at::Tensor& x,
-                                                          const at::Tensor& s) {
+std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& g, const at::Tensor& x, const at::Tensor& s) {
   TORCH_CHECK(x.device().is_cpu() && g.device().is_cpu(),
               "modconv_scale_grad_cpu: g and x must be CPU tensors, got ", g.device(), " and ",
               x.device());
@@ -394,6 +394,7 @@ std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cpu<FASTGAN_CPU_ISA>(const
 
 FASTGAN_CPU_KERNELS_END
 
+// Argument checks shared with the CUDA kernels: compiled once, in the baseline build.
 #if FASTGAN_CPU_SHARED
 
 ModconvWeightPlan plan_modconv_weight(const char* op, const at::Tensor& weight,

@@ -26,6 +26,7 @@
 
 namespace fastgan {
 
+// The kernels and entry points, compiled once per instruction set (see cpu_isa.h).
 FASTGAN_CPU_KERNELS_BEGIN
 
 namespace {
@@ -508,9 +509,10 @@ void upfirdn2d_cpu_impl(const Upfirdn2dPlan& p, at::Tensor& y,
 }  // namespace
 
 template <>
-at::Tensor upfirdn2d_cpu<FASTGAN_CPU_ISA>(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                         int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+at::Tensor upfirdn2d_cpu<FASTGAN_CPU_ISA>(
+    const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+    int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip_filter,
+    double gain) {
   TORCH_CHECK(x.device().is_cpu(), "upfirdn2d_cpu: x must be a CPU tensor, got ", x.device());
   const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
                                          pady1, flip_filter, gain, true);
@@ -540,9 +542,8 @@ at::Tensor plane_scale(const char* op, const at::Tensor& s, const at::Tensor& x)
 template <>
 at::Tensor upfirdn2d_scale_cpu<FASTGAN_CPU_ISA>(
     const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
-    const std::optional<at::Tensor>& noise, int64_t upx, int64_t upy, int64_t downx,
-    int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip_filter,
-    double gain) {
+    const std::optional<at::Tensor>& noise, int64_t upx, int64_t upy, int64_t downx, int64_t downy,
+    int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
   constexpr const char* op = "upfirdn2d_scale_cpu";
   TORCH_CHECK(x.device().is_cpu(), op, ": x must be a CPU tensor, got ", x.device());
   const Upfirdn2dPlan p = plan_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0,
@@ -573,9 +574,9 @@ at::Tensor upfirdn2d_scale_cpu<FASTGAN_CPU_ISA>(
 
 template <>
 std::tuple<at::Tensor, at::Tensor> upfirdn2d_scale_grad_cpu<FASTGAN_CPU_ISA>(
-    const at::Tensor& g, const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
-    int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-    int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+    const at::Tensor& g, const at::Tensor& x, const at::Tensor& f, const at::Tensor& s, int64_t upx,
+    int64_t upy, int64_t downx, int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0,
+    int64_t pady1, bool flip_filter, double gain) {
   constexpr const char* op = "upfirdn2d_scale_grad_cpu";
   TORCH_CHECK(g.device().is_cpu() && x.device().is_cpu(), op,
               ": g and x must be CPU tensors, got ", g.device(), " and ", x.device());
@@ -619,6 +620,7 @@ std::tuple<at::Tensor, at::Tensor> upfirdn2d_scale_grad_cpu<FASTGAN_CPU_ISA>(
 
 FASTGAN_CPU_KERNELS_END
 
+// Argument checks shared with the CUDA kernels: compiled once, in the baseline build.
 #if FASTGAN_CPU_SHARED
 
 Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
