@@ -34,7 +34,10 @@ bool cpu_runs(CpuIsa isa) {
 
 std::string names(const std::vector<CpuIsa>& isas) {
   std::string out;
-  for (CpuIsa isa : isas) out += (out.empty() ? "" : ", ") + std::string(cpu_isa_name(isa));
+  for (CpuIsa isa : isas) {
+    if (!out.empty()) out += ", ";
+    out += cpu_isa_name(isa);
+  }
   return out;
 }
 
