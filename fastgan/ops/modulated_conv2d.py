@@ -6,6 +6,9 @@ Native ops (`torch.ops.fastgan.*`):
   modconv_scale(x, s, noise)         y[n, c] = x[n, c] * s[n, c] + noise[n, c]
   modconv_scale_grad(g, x, s)        -> (g * s, sum over H, W of g * x), one pass
 Each gradient op has its own autograd, written with the same four ops (second order).
+With up > 1 on the CPU the non-fused path ends in `upfirdn2d_scale` (fastgan.ops.upfirdn2d):
+the FIR filter after the transposed convolution, the demodulation scale and the noise in one
+pass over the upsampled output.
 """
 
 import torch
