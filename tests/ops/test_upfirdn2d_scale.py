@@ -5,7 +5,7 @@ import torch
 
 from fastgan import _native, ops
 from fastgan.ops import reference
-from fastgan.testing import dtype_error_bound, max_error
+from fastgan.testing import dtype_error_bound, layouts, max_error
 
 pytestmark = pytest.mark.skipif(not _native.has_op("upfirdn2d_scale"),
                                 reason="native extension without upfirdn2d_scale")
@@ -136,3 +136,48 @@ def test_modulated_conv2d_up2_uses_it_and_matches_reference():
     exact = reference.modulated_conv2d(x, weight, styles, None, 2, 1, 1, f, True, True,
                                        False) + noise
     assert max_error(y, exact) < 1e-12
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[1]])
+def test_layouts_and_batch_one(case):
+    shape, spec, up, down, padding, gain = case
+    f = filt(spec)
+    for batch in (1, shape[0]):
+        x, s, noise = inputs((batch, *shape[1:]), f, up, down, padding, gain, seed=batch)
+        dy = torch.randn(noise.shape, dtype=F64)
+        leaves = [x.clone().requires_grad_(True), s.clone().requires_grad_(True)]
+        exact = composite(leaves[0], f, leaves[1], noise, up, down, padding, gain)
+        want = torch.autograd.grad(exact, leaves, dy)
+        for name, xl in layouts(x):
+            for sname, sl in layouts(s):
+                xl_, sl_ = xl.clone().requires_grad_(True), sl.clone().requires_grad_(True)
+                y = torch.ops.fastgan.upfirdn2d_scale(xl_, f, sl_, noise,
+                                                      *geometry(up, down, padding, gain))
+                assert max_error(y, exact) < 1e-12, (name, sname)
+                got = torch.autograd.grad(y, [xl_, sl_], dy)
+                for a, b in zip(got, want):
+                    assert max_error(a, b) < 1e-12, (name, sname)
+                if name == "channels_last":
+                    assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile(backend):
+    torch._dynamo.reset()
+    shape, spec, up, down, padding, gain = CASES[1]
+    f = filt(spec)
+    x, s, noise = inputs(shape, f, up, down, padding, gain, dtype=torch.float32)
+    args = geometry(up, down, padding, gain)
+
+    def fn(x, s):
+        return torch.ops.fastgan.upfirdn2d_scale(x, f, s, noise, *args).square().sum()
+
+    leaves = [x.clone().requires_grad_(True), s.clone().requires_grad_(True)]
+    loss = torch.compile(fn, backend=backend, fullgraph=True)(*leaves)
+    got = torch.autograd.grad(loss, leaves)
+    leaves_ref = [x.clone().requires_grad_(True), s.clone().requires_grad_(True)]
+    loss_ref = fn(*leaves_ref)
+    want = torch.autograd.grad(loss_ref, leaves_ref)
+    assert torch.allclose(loss, loss_ref, rtol=1e-5)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
