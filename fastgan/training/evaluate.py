@@ -8,7 +8,10 @@
 - pair_agreement (CoGAN and the domain-conditional baseline): the CoGAN paper's score.
 
 The classifier numbers need the built-in Fashion-MNIST (`dataset: fashion-mnist`); for other
-data they are left out and `note` says so.
+data they are left out and `note` says so. They are taken at the classifier's own 28 x 28: a
+run whose pipeline padded the images (28 -> 32 for StyleGAN2) has its samples cropped back by
+that padding and is compared with the real images as stored, so the numbers of models trained
+at 28 and at 32 are distances to the same real features. Other resolutions are resized.
 """
 
 import logging
@@ -48,11 +51,25 @@ def generate_all(recipe: Recipe, n: int, *, seed: int, batch_size: int = 500) ->
     }
 
 
-def _real_images(config: TrainConfig, split: str, n: int, seed: int) -> tuple[torch.Tensor, ...]:
-    """Up to n real images [n, C, R, R] and labels [n] of a split, a seeded random choice."""
-    from fastgan.data import build_dataset
+def padding_margin(config: TrainConfig) -> int:
+    """The border the data pipeline added around each 28 x 28 Fashion-MNIST image (2 at 32 x
+    32, as fastgan.data.transforms pads 28 -> 32), or 0 when it did not pad."""
+    from fastgan.metrics.classifier import INPUT_SIZE
 
-    ds = build_dataset(config.dataset, resolution=config.resolution, channels=config.channels,
+    extra = config.resolution - INPUT_SIZE
+    if config.dataset != "fashion-mnist" or not 0 < extra <= config.resolution // 8:
+        return 0
+    return extra // 2
+
+
+def _real_images(config: TrainConfig, split: str, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Up to n real images [n, C, R, R] and labels [n] of a split, a seeded random choice;
+    R is 28 when the pipeline pads (see `padding_margin`)."""
+    from fastgan.data import build_dataset
+    from fastgan.metrics.classifier import INPUT_SIZE
+
+    resolution = INPUT_SIZE if padding_margin(config) else config.resolution
+    ds = build_dataset(config.dataset, resolution=resolution, channels=config.channels,
                        split=split, data_root=config.data_root)
     g = torch.Generator().manual_seed(seed)
     indices = torch.randperm(len(ds), generator=g)[: min(n, len(ds))]
@@ -77,9 +94,11 @@ def evaluate_recipe(recipe: Recipe, config: TrainConfig, *, n: int = 5000, seed:
         out["note"] = f"classifier metrics need dataset fashion-mnist, got {config.dataset!r}"
         return out
 
-    # Classifier features of generated, real test and real training images.
+    # Classifier features of generated (padding cropped), real test and real training images.
     net = load_classifier(device=device or recipe.device)
-    f_gen, p_gen = classify(net, generated["x"])
+    m, size = padding_margin(config), config.resolution
+    x_gen = generated["x"][..., m : size - m, m : size - m]
+    f_gen, p_gen = classify(net, x_gen)
     x_test, y_test = _real_images(config, "test", 10_000, seed)
     f_test, p_test = classify(net, x_test)
     x_train, _ = _real_images(config, "train", n, seed + 1)
