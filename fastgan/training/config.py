@@ -99,8 +99,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stylegan2-small32": {
         "model": "stylegan2", "resolution": 32, "channels": 1, "batch_size": 32,
         "minutes": 30.0,
-        "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 1024,
-                    "channel_max": 32, "r1_gamma": 0.01},
+        # Like StyleGAN2-ADA's cifar config (no path length, no style mixing, D "orig"),
+        # 64 channels at 4x4 and 8x8, 32 at 16x16, 16 at 32x32.
+        "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 512,
+                    "channel_max": 64, "r1_gamma": 0.01, "pl_weight": 0.0, "style_mixing": 0.0,
+                    "d_architecture": "orig"},
     },
     "stylegan-small32": {
         "model": "stylegan", "resolution": 32, "channels": 1, "batch_size": 32,
