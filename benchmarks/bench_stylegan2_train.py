@@ -29,7 +29,8 @@ from fastgan.training.recipes.stylegan2 import StyleGAN2Options, StyleGAN2Recipe
 
 PRESET = "stylegan2-small32"
 CYCLE = 16  # steps per round: one R1 step and four path-length steps
-REGULARIZERS = {"pl_weight": 2.0, "style_mixing": 0.9}  # StyleGAN2's defaults
+# StyleGAN2's path length and style mixing, as the options' defaults have them.
+REGULARIZERS = {name: getattr(StyleGAN2Options(), name) for name in ("pl_weight", "style_mixing")}
 
 
 def build(device: str, backend: str, as_preset: bool = False) -> StyleGAN2Recipe:

@@ -101,7 +101,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "minutes": 30.0,
         # Like StyleGAN2-ADA's cifar config (no path length, no style mixing, D "orig"),
         # 64 channels at 4x4 and 8x8, 32 at 16x16, 16 at 32x32. Learning rate 0.01 (4x the
-        # published 0.0025): in 30 CPU minutes it reached FD 15.5, 0.005 20.2, 0.0025 43.7.
+        # published 0.0025): the best of three in 30 CPU minutes (docs/stylegan.md).
         "options": {"z_dim": 64, "w_dim": 64, "mapping_layers": 2, "channel_base": 512,
                     "channel_max": 64, "r1_gamma": 0.01, "pl_weight": 0.0, "style_mixing": 0.0,
                     "d_architecture": "orig", "lr_g": 0.01, "lr_d": 0.01},
