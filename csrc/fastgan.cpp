@@ -34,8 +34,8 @@ TORCH_LIBRARY(fastgan, m) {
       " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
   m.def(
       "upfirdn2d_scale(Tensor x, Tensor f, Tensor s, Tensor? noise, int upx, int upy, int downx,"
-      " int downy, int padx0, int padx1, int pady0, int pady1, bool flip_filter, float gain)"
-      " -> Tensor");
+      " int downy, int padx0, int padx1, int pady0, int pady1, bool flip_filter, float gain,"
+      " bool channels_last) -> Tensor");
   m.def(
       "upfirdn2d_scale_grad(Tensor g, Tensor x, Tensor f, Tensor s, int upx, int upy, int downx,"
       " int downy, int padx0, int padx1, int pady0, int pady1, bool flip_filter, float gain)"

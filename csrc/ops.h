@@ -151,7 +151,7 @@ std::tuple<at::Tensor, at::Tensor> modconv_scale_grad_cuda(const at::Tensor& g,
 
 // Arguments of one upfirdn2d call, checked and normalized once for every backend.
 struct Upfirdn2dPlan {
-  at::Tensor x;                // input [N, C, H, W], contiguous (NCHW)
+  at::Tensor x;                // input [N, C, H, W]: NCHW, or channels-last if keep_layout
   at::Tensor f;                // filter [fh, fw], or [ft] when separable; contiguous, on x's device
   bool separable = false;      // f is 1-D and applies along x and then along y
   upfirdn2d::Axis ax{};        // resampling along W
@@ -164,22 +164,25 @@ struct Upfirdn2dPlan {
 Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                              int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
                              int64_t pady0, int64_t pady1, bool flip_filter, double gain,
-                             bool allow_half);
-// An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous.
-at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p);
+                             bool allow_half, bool keep_layout = false);
+// An empty output [N, C, out_h, out_w] for the plan, in x's dtype and device, NCHW contiguous
+// or channels-last.
+at::Tensor upfirdn2d_output(const Upfirdn2dPlan& p, bool channels_last = false);
 
 template <CpuIsa Isa>
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
 // upfirdn2d with a per-plane scale and noise: y[n, c] = s[n, c] * upfirdn2d(x)[n, c] + noise.
+// x (and noise) in any layout; y channels-last when channels_last, else NCHW.
 template <CpuIsa Isa>
 at::Tensor upfirdn2d_scale_cpu(const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,
                                const std::optional<at::Tensor>& noise, int64_t upx, int64_t upy,
                                int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                               int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+                               int64_t pady0, int64_t pady1, bool flip_filter, double gain,
+                               bool channels_last);
 // Its gradient for the forward arguments given: with u = the adjoint of upfirdn2d applied to g,
-// (s[n, c] * u[n, c], sum over H, W of u[n, c] * x[n, c]).
+// (s[n, c] * u[n, c], sum over H, W of u[n, c] * x[n, c]); the first in x's layout.
 template <CpuIsa Isa>
 std::tuple<at::Tensor, at::Tensor> upfirdn2d_scale_grad_cpu(
     const at::Tensor& g, const at::Tensor& x, const at::Tensor& f, const at::Tensor& s,

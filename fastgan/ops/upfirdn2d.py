@@ -247,6 +247,12 @@ def downsample2d(
     return upfirdn2d(x, f, down=(downx, downy), padding=p, flip_filter=flip_filter, gain=gain)
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """Whether the native kernels treat t as channels-last (a tensor both NCHW-contiguous and
+    channels-last-contiguous, such as one with C = 1, counts as NCHW)."""
+    return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 def _output_shape(x: torch.Tensor, f: torch.Tensor, upx, upy, downx, downy, px0, px1, py0, py1):
     fw, fh = filter_size(f)
     out_w = (x.shape[3] * upx + px0 + px1 - fw) // downx + 1
@@ -260,10 +266,7 @@ def _register() -> None:
     @torch.library.register_fake("fastgan::upfirdn2d")
     def _(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain):
         shape = _output_shape(x, f, upx, upy, downx, downy, px0, px1, py0, py1)
-        channels_last = not x.is_contiguous() and x.is_contiguous(
-            memory_format=torch.channels_last
-        )
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         return x.new_empty(shape).contiguous(memory_format=fmt)
 
     def setup_context(ctx, inputs, output):
@@ -298,38 +301,34 @@ def _register() -> None:
 def _register_scale() -> None:
     """Fake kernels and autograd of upfirdn2d_scale (CPU only), to any order.
 
-    upfirdn2d_scale(x, f, s, noise, *geometry) = s[n, c] * U(x)[n, c] + noise, U the upfirdn2d
-    of the geometry; upfirdn2d_scale_grad(g, x, f, s, *geometry) = (s * U^T(g), sum_HW U^T(g) x).
-    The gradient is bilinear in (g, x, s) term by term, so its own vector-Jacobian product is
-    made of the same two ops.
+    upfirdn2d_scale(x, f, s, noise, *geometry, channels_last) = s[n, c] * U(x)[n, c] + noise,
+    U the upfirdn2d of the geometry, written channels-last when channels_last and NCHW otherwise
+    (x may be either); upfirdn2d_scale_grad(g, x, f, s, *geometry) = (s * U^T(g), sum_HW U^T(g)
+    x), the first in x's layout. The gradient is bilinear in (g, x, s) term by term, so its own
+    vector-Jacobian product is made of the same two ops.
     """
 
     @torch.library.register_fake("fastgan::upfirdn2d_scale")
-    def _(x, f, s, noise, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain):
+    def _(x, f, s, noise, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain,
+          channels_last):
         shape = _output_shape(x, f, upx, upy, downx, downy, px0, px1, py0, py1)
-        channels_last = not x.is_contiguous() and x.is_contiguous(
-            memory_format=torch.channels_last
-        )
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         return x.new_empty(shape).contiguous(memory_format=fmt)
 
     @torch.library.register_fake("fastgan::upfirdn2d_scale_grad")
     def _(g, x, f, s, *geometry):
-        channels_last = not g.is_contiguous() and g.is_contiguous(
-            memory_format=torch.channels_last
-        )
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         return x.new_empty(x.shape).contiguous(memory_format=fmt), s.new_empty(s.shape)
 
     def setup_scale(ctx, inputs, output):
-        x, f, s, noise, *ctx.geometry = inputs
+        x, f, s, noise, *ctx.geometry, _ = inputs
         ctx.has_noise = noise is not None
         ctx.save_for_backward(x, f, s)
 
     def backward_scale(ctx, g):
         x, f, s = ctx.saved_tensors
         dx, ds = torch.ops.fastgan.upfirdn2d_scale_grad(g, x, f, s, *ctx.geometry)
-        return (dx, None, ds, g if ctx.has_noise else None) + (None,) * 10
+        return (dx, None, ds, g if ctx.has_noise else None) + (None,) * 11
 
     torch.library.register_autograd(
         "fastgan::upfirdn2d_scale", backward_scale, setup_context=setup_scale
@@ -345,8 +344,9 @@ def _register_scale() -> None:
         c_s = torch.zeros_like(s) if c_s is None else c_s
         op, grad = torch.ops.fastgan.upfirdn2d_scale, torch.ops.fastgan.upfirdn2d_scale_grad
         d_g = d_x = d_s = None
-        if ctx.needs_input_grad[0]:  # U(s c_x) + U(x c_s)
-            d_g = op(c_x, f, s, op(x, f, c_s, None, *ctx.geometry), *ctx.geometry)
+        if ctx.needs_input_grad[0]:  # U(s c_x) + U(x c_s), in g's layout
+            cl = is_channels_last(g)
+            d_g = op(c_x, f, s, op(x, f, c_s, None, *ctx.geometry, cl), *ctx.geometry, cl)
         if ctx.needs_input_grad[1]:  # c_s U^T(g)
             d_x = grad(g, x, f, c_s, *ctx.geometry)[0]
         if ctx.needs_input_grad[3]:  # sum U^T(g) c_x
