@@ -8,7 +8,8 @@ Native ops (`torch.ops.fastgan.*`):
 Each gradient op has its own autograd, written with the same four ops (second order).
 With up > 1 on the CPU the non-fused path ends in `upfirdn2d_scale` (fastgan.ops.upfirdn2d):
 the FIR filter after the transposed convolution, the demodulation scale and the noise in one
-pass over the upsampled output.
+pass over the upsampled output; the transposed convolution runs on channels-last x where that
+was measured faster (`_transposed_conv_prefers_channels_last`), and y keeps x's layout.
 """
 
 import torch
