@@ -384,6 +384,7 @@ constexpr int64_t kMaxGroupPlane = 128 * 128;
 template <typename S>
 void transpose(int64_t m, int64_t n, const S* __restrict__ src, int64_t ld_src,
                S* __restrict__ dst, int64_t ld_dst) {
+  if (m == 0 || n == 0) return;
 #if FASTGAN_HAS_FBGEMM
   if constexpr (sizeof(S) == 4) {
     return fbgemm::transpose_simd<float>(m, n, reinterpret_cast<const float*>(src), ld_src,
