@@ -58,7 +58,9 @@ def modulated_conv2d(
     the noise in the same pass); both give the same result. None picks the faster path for the
     device and for whether gradients are needed (see `prefers_fused`). With float16 x and
     demodulate, weight and styles are first divided by their max-norms, which leaves the result
-    unchanged and keeps float16 finite.
+    unchanged and keeps float16 finite. The non-fused path returns y in x's memory layout
+    (channels-last in, channels-last out); the fused path returns NCHW (its grouped convolution
+    runs on x viewed as [1, N * I, H, W]).
 
     Args:
         x: input [N, I, H, W], any floating dtype.
