@@ -158,7 +158,7 @@ struct Upfirdn2dPlan {
   upfirdn2d::Axis ay{};        // resampling along H
   bool flip_filter = false;    // true: correlate with f; false: convolve
   double gain = 1;             // output scale
-  bool channels_last = false;  // return the output in channels-last memory format, as x is
+  bool channels_last = false;  // x is channels-last (upfirdn2d's output then is too)
 };
 
 Upfirdn2dPlan plan_upfirdn2d(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-import torch  # noqa: E402,F401  (torch must be loaded before the extension)
-
 import importlib  # noqa: E402
+
+import torch  # noqa: E402,F401  (torch must be loaded before the extension)
 
 from fastgan._native import native_info  # noqa: E402
 
